@@ -1,0 +1,1 @@
+//! kvraft (coming soon)

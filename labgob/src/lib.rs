@@ -1,0 +1,150 @@
+//! The labs' codec: turns any serde value into bytes and back.
+//!
+//! MIT's labs use `labgob`, a checked wrapper around Go's `encoding/gob`, for RPC arguments,
+//! replies, persisted Raft state and snapshots. This crate plays the same part for the Rust labs,
+//! on top of [bincode] 2 (compact, varint-encoded, not self-describing):
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! struct Persistent {
+//!     current_term: u64,
+//!     voted_for: Option<usize>,
+//!     log: Vec<(u64, String)>,
+//! }
+//!
+//! let state = Persistent { current_term: 3, voted_for: Some(1), log: vec![(1, "x".into())] };
+//! let bytes = labgob::encode(&state).unwrap();
+//! assert_eq!(labgob::encoded_len(&state).unwrap(), bytes.len());
+//! let back: Persistent = labgob::decode(&bytes).unwrap();
+//! assert_eq!(back, state);
+//!
+//! // Garbage is an error that names the type it was meant to be, never a panic.
+//! let err = labgob::decode::<Persistent>(&[0xff; 3]).unwrap_err();
+//! assert!(err.to_string().contains("Persistent"), "{err}");
+//! ```
+//!
+//! What Go's labgob had to warn about cannot happen here: serde encodes private fields, and
+//! [`decode`] returns a fresh value instead of filling in one that may hold stale data. What is
+//! left to check is the bytes themselves, and that is what the errors are for:
+//!
+//! * decoding truncated, garbage or wrong-typed bytes returns a [`DecodeError`] naming the target
+//!   type; bytes left over after the value count as wrong-typed input;
+//! * a length prefix larger than [`MAX_DECODE_BYTES`] is refused before anything is allocated;
+//! * serde features that need a self-describing format (`#[serde(untagged)]`, `flatten`,
+//!   `deserialize_any`) are reported as errors too.
+//!
+//! The encoding is stable for a given type: the same value always gives the same bytes, which the
+//! simulation's byte counters and determinism checks rely on.
+
+use std::fmt;
+
+use bincode::config::{Configuration, Limit, LittleEndian, Varint};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The most memory a single [`decode`] may claim for the value it builds (256 MiB). A corrupt
+/// length prefix beyond this is an error instead of an allocation that takes the machine down.
+pub const MAX_DECODE_BYTES: usize = 256 << 20;
+
+type Config = Configuration<LittleEndian, Varint, Limit<MAX_DECODE_BYTES>>;
+
+const CONFIG: Config = bincode::config::standard().with_limit::<MAX_DECODE_BYTES>();
+
+/// A value could not be encoded (in practice: a serde impl that reports an error, or a map or
+/// sequence whose length serde does not know in advance).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodeError {
+    type_name: &'static str,
+    reason: String,
+}
+
+impl EncodeError {
+    /// The Rust type that was being encoded.
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "labgob: cannot encode {}: {}",
+            self.type_name, self.reason
+        )
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// Bytes that are not a valid encoding of the requested type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    type_name: &'static str,
+    len: usize,
+    reason: String,
+}
+
+impl DecodeError {
+    /// The Rust type the bytes were decoded as.
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    /// How many bytes were offered.
+    pub fn input_len(&self) -> usize {
+        self.len
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "labgob: {} bytes are not a valid {}: {}",
+            self.len, self.type_name, self.reason
+        )
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Encodes `value`.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
+    bincode::serde::encode_to_vec(value, CONFIG).map_err(|e| EncodeError {
+        type_name: std::any::type_name::<T>(),
+        reason: e.to_string(),
+    })
+}
+
+/// The number of bytes [`encode`] would produce for `value`, computed without allocating.
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, EncodeError> {
+    let mut counter = bincode::enc::write::SizeWriter::default();
+    bincode::serde::encode_into_writer(value, &mut counter, CONFIG).map_err(|e| EncodeError {
+        type_name: std::any::type_name::<T>(),
+        reason: e.to_string(),
+    })?;
+    Ok(counter.bytes_written)
+}
+
+/// Decodes a `T` from exactly `bytes`.
+///
+/// Fails, naming `T`, if the bytes are truncated, malformed, or longer than one `T`.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let error = |reason: String| DecodeError {
+        type_name: std::any::type_name::<T>(),
+        len: bytes.len(),
+        reason,
+    };
+    let (value, used) = bincode::serde::decode_from_slice::<T, _>(bytes, CONFIG)
+        .map_err(|e| error(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(error(format!(
+            "{} trailing bytes after the value (wrong type?)",
+            bytes.len() - used
+        )));
+    }
+    Ok(value)
+}

@@ -1,0 +1,208 @@
+//! Client ends and the life of one call, step by step as in MIT's `processReq`.
+
+use std::any::{type_name, TypeId};
+use std::future::poll_fn;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use futures::future::{self, BoxFuture, Either};
+
+use crate::error::RpcError;
+use crate::network::{EndId, Network, SlotId};
+use crate::server::{Request, Rpc, Server};
+use crate::sim::{self, DropReason, Event, NodeId};
+
+/// One end of a connection: a peer's handle for calling one other peer.
+///
+/// Cheap to clone; clones are the same end. Calls never time out by themselves: like MIT's
+/// `Call`, a call returns when a reply arrives or the network decides there will be none, and
+/// a handler that never returns on a live, connected server blocks its caller forever (wrap the
+/// call in `tokio::time::timeout` when that matters).
+#[derive(Clone)]
+pub struct ClientEnd {
+    net: Network,
+    id: EndId,
+    name: Arc<str>,
+}
+
+/// What a request saw of the network when it was sent (MIT reads these once, at send time).
+struct Route {
+    server: Option<(SlotId, Arc<Server>)>,
+    reliable: bool,
+    long_delays: bool,
+    long_reordering: bool,
+}
+
+impl ClientEnd {
+    pub(crate) fn new(net: Network, id: EndId, name: String) -> Self {
+        ClientEnd {
+            net,
+            id,
+            name: Arc::from(name),
+        }
+    }
+
+    /// The end's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Calls RPC `R` on the server this end is connected to.
+    ///
+    /// `Ok` means the handler ran and its reply arrived. Any network error (see
+    /// [`RpcError::is_network`]) means no reply, like MIT's `Call` returning `false`: the handler
+    /// may or may not have run.
+    pub async fn call<R: Rpc>(&self, args: &R) -> Result<R::Reply, RpcError> {
+        let bytes = labgob::encode(args).map_err(|e| RpcError::Encode(e.to_string()))?;
+        let request = Request {
+            method: R::NAME,
+            arg_type: TypeId::of::<R>(),
+            arg_type_name: type_name::<R>(),
+            bytes,
+        };
+        let reply = self.deliver(request).await?;
+        labgob::decode(&reply).map_err(|e| RpcError::Decode(e.to_string()))
+    }
+
+    fn route(&self, request_bytes: usize) -> Route {
+        let mut st = self.net.shared.state.lock();
+        st.total_count += 1;
+        st.total_bytes += request_bytes as u64;
+        let end = &st.ends[self.id as usize];
+        let server = match (end.enabled, end.server) {
+            (true, Some(slot)) => st.servers[slot as usize].server.clone().map(|s| (slot, s)),
+            _ => None,
+        };
+        Route {
+            server,
+            reliable: st.reliable,
+            long_delays: st.long_delays,
+            long_reordering: st.long_reordering,
+        }
+    }
+
+    fn dropped(&self, reason: DropReason, error: RpcError) -> Result<Vec<u8>, RpcError> {
+        sim::record(Event::Drop {
+            end: self.id,
+            reason,
+        });
+        Err(error)
+    }
+
+    async fn deliver(&self, request: Request) -> Result<Vec<u8>, RpcError> {
+        let route = self.route(request.bytes.len());
+        sim::record(Event::Send {
+            end: self.id,
+            method: request.method,
+            bytes: request.bytes.len(),
+        });
+
+        let Some((slot, server)) = route.server else {
+            // No reply, and the caller finds out only after a while, as with a real timeout.
+            let ms = sim::network_below(if route.long_delays { 7000 } else { 100 });
+            sleep_ms(ms).await;
+            return self.dropped(DropReason::Unreachable, RpcError::Unreachable);
+        };
+        if !route.reliable {
+            sleep_ms(sim::network_below(27)).await;
+            if sim::network_below(1000) < 100 {
+                return self.dropped(DropReason::Request, RpcError::RequestLost);
+            }
+        }
+
+        let node = server.node();
+        if !sim::node_alive(node) {
+            // Nothing of a crashed node runs, even if the tester left its server registered.
+            return self.dropped(DropReason::Killed, RpcError::ServerKilled);
+        }
+        let handler = server.dispatch(request)?;
+        sim::record(Event::Dispatch {
+            end: self.id,
+            server: slot,
+        });
+        let result = match run_on(node, handler).await {
+            Ok(result) => Some(result),
+            Err(task) => self.wait(slot, &server, task).await,
+        };
+        let dead = self.net.shared.state.lock().is_dead(self.id, slot, &server);
+        let reply = match result {
+            Some(reply) if !dead => reply?,
+            _ => return self.dropped(DropReason::Killed, RpcError::ServerKilled),
+        };
+
+        if !route.reliable && sim::network_below(1000) < 100 {
+            return self.dropped(DropReason::Reply, RpcError::ReplyLost);
+        }
+        if route.long_reordering && sim::network_below(900) < 600 {
+            // 200 + rand(1 + rand(2000)) ms: skewed toward short delays, as in MIT's labrpc.
+            let spread = sim::network_below(2000);
+            sleep_ms(200 + sim::network_below(1 + spread)).await;
+        }
+        self.net.shared.state.lock().total_bytes += reply.len() as u64;
+        sim::record(Event::Deliver {
+            end: self.id,
+            bytes: reply.len(),
+        });
+        Ok(reply)
+    }
+
+    /// Waits for a handler that did not finish at once, giving up (`None`) as soon as the end
+    /// is disabled or the server deleted or replaced. The handler itself keeps running, as in
+    /// MIT, unless its node crashes.
+    async fn wait(
+        &self,
+        slot: SlotId,
+        server: &Arc<Server>,
+        mut task: tokio::task::JoinHandle<HandlerResult>,
+    ) -> Option<HandlerResult> {
+        loop {
+            let mut changed = pin!(self.net.shared.changed.notified());
+            changed.as_mut().enable();
+            if self.net.shared.state.lock().is_dead(self.id, slot, server) {
+                return None;
+            }
+            match future::select(&mut task, changed).await {
+                // A handler that panicked (already reported) or was aborted by a crash.
+                Either::Left((joined, _)) => return joined.ok(),
+                Either::Right(((), _)) => continue,
+            }
+        }
+    }
+}
+
+type HandlerResult = Result<Vec<u8>, RpcError>;
+
+/// Runs a handler as code of `node`: polls it once right here (most handlers finish without
+/// waiting, and this saves a task and a trip through the scheduler), and moves it into a task
+/// of `node` if it has to wait, so that the node's crash aborts it.
+async fn run_on(
+    node: NodeId,
+    mut handler: BoxFuture<'static, HandlerResult>,
+) -> Result<HandlerResult, tokio::task::JoinHandle<HandlerResult>> {
+    let first = poll_fn(|cx| {
+        let polled = sim::on_node(node, || {
+            panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx)))
+        });
+        Poll::Ready(match polled {
+            Ok(poll) => poll,
+            Err(payload) => {
+                sim::report_panic(node, payload.as_ref());
+                panic::resume_unwind(payload)
+            }
+        })
+    })
+    .await;
+    match first {
+        Poll::Ready(result) => Ok(result),
+        Poll::Pending => Err(sim::spawn_on(node, handler)),
+    }
+}
+
+async fn sleep_ms(ms: u64) {
+    if ms > 0 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}

@@ -1,0 +1,67 @@
+//! labrpc: MIT 6.824's simulated RPC network, on a deterministic simulation.
+//!
+//! Lab code talks to its peers only through this network, so the tester can make it as bad as a
+//! real one, on purpose and reproducibly: partitions, lost requests and replies, delays,
+//! reordering, crashes. Everything runs inside a [`sim`]ulation on virtual time.
+//!
+//! # Declaring and calling an RPC
+//!
+//! ```
+//! use labrpc::{sim, Network, Rpc, Server, Service};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct EchoArgs(String);
+//!
+//! impl Rpc for EchoArgs {
+//!     type Reply = String;
+//!     const NAME: &'static str = "Echo.Say";
+//! }
+//!
+//! sim::run(&sim::Config::new(1), || async {
+//!     let net = Network::new();
+//!     let node = sim::Node::new("server");
+//!     let server = node.enter(|| {
+//!         let mut server = Server::new();
+//!         server.add_service(Service::new("Echo").handle(|EchoArgs(s)| async move { s + "!" }));
+//!         server
+//!     });
+//!     net.add_server("s", server);
+//!
+//!     let end = net.make_end("client->s");
+//!     net.connect("client->s", "s");
+//!     assert!(end.call(&EchoArgs("hi".into())).await.is_err()); // ends start disabled
+//!     net.enable("client->s", true);
+//!     assert_eq!(end.call(&EchoArgs("hi".into())).await.unwrap(), "hi!");
+//!     assert_eq!(net.count("s"), 1);
+//! })
+//! .unwrap();
+//! ```
+//!
+//! # Semantics (MIT's labrpc, exactly)
+//!
+//! * Ends start disabled and unconnected. A call on a disabled or unconnected end, or to a
+//!   server name with no server, fails after 0-99 ms, or 0-6999 ms with
+//!   [`Network::set_long_delays`]; its handler does not run.
+//! * Unreliable ([`Network::set_reliable`]`(false)`): every request waits 0-26 ms; 10% of
+//!   requests are lost before the handler runs, 10% of replies after it ran.
+//! * Long reordering: about 2/3 of replies are held back 200-2199 ms.
+//! * Deleting a server, replacing it, or disabling the end while a call is in flight fails the
+//!   call, and the reply is thrown away even if the handler finishes; this is checked again
+//!   right before the reply is delivered. (MIT polls every 100 ms; here it happens at once.)
+//! * Counters: [`Network::total_count`] counts every call, [`Network::total_bytes`] the
+//!   arguments of every call plus every delivered reply, [`Network::count`] the requests that
+//!   reached a server's dispatch.
+//! * Where MIT kills the test process (unknown service or method, undecodable bytes), the call
+//!   returns an [`RpcError`] saying what is wrong.
+
+mod end;
+mod error;
+mod network;
+mod server;
+pub mod sim;
+
+pub use end::ClientEnd;
+pub use error::RpcError;
+pub use network::Network;
+pub use server::{Rpc, Server, Service};

@@ -1,0 +1,202 @@
+//! The entry point of every grader test: seeds from the environment, failure reports with the
+//! command that replays them, runs over many seeds, and the determinism check.
+//!
+//! | variable | effect |
+//! |---|---|
+//! | `LAB_SEED=N` | run with seed N (default: a fresh seed per test, printed on failure) |
+//! | `LAB_SEEDS=K` | run K consecutive seeds from `LAB_SEED` (or a fresh one); stop at the first failure |
+//! | `LAB_CHECK_DETERMINISM=1` | run every seed twice and fail, naming the first divergent event, if the runs differ |
+//! | `LAB_WATCHDOG_SECS=S` | let virtual time stand still for S wall seconds before calling it a busy loop (default 5) |
+
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
+
+use super::failure::{Failure, FailureKind};
+use super::runtime::{self, Config, Outcome};
+
+/// A grader test: how to run it, and how to tell the student to replay it.
+#[derive(Clone, Debug)]
+pub struct Test {
+    time_limit: Duration,
+    cargo_args: String,
+}
+
+impl Default for Test {
+    fn default() -> Self {
+        Test {
+            time_limit: Duration::from_secs(120),
+            cargo_args: String::new(),
+        }
+    }
+}
+
+/// Runs `body` as a grader test with the defaults of [`Test`]. Call it from a `#[test]` function.
+pub fn test<F, Fut>(body: F)
+where
+    F: Fn() -> Fut + Send + Clone + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    Test::new().run(body)
+}
+
+impl Test {
+    /// MIT's limit of 120 virtual seconds, no extra cargo arguments.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the virtual-time limit.
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = limit;
+        self
+    }
+
+    /// Extra arguments for the replay command, e.g. `--features reference`.
+    pub fn cargo_args(mut self, args: impl Into<String>) -> Self {
+        self.cargo_args = args.into();
+        self
+    }
+
+    /// Runs the test as the environment asks (see the module docs). Panics with a report that
+    /// holds the seed, the virtual time, the diagnosis and the replay command when it fails.
+    pub fn run<F, Fut>(self, body: F)
+    where
+        F: Fn() -> Fut + Send + Clone + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let env = Env::read().unwrap_or_else(|e| panic!("{e}"));
+        let first = env.seed.unwrap_or_else(fresh_seed);
+        for i in 0..env.seeds {
+            let seed = first.wrapping_add(i);
+            if let Err(failure) = self.run_seed(seed, &env, body.clone()) {
+                let mut report = format!("\n\n{failure}\n\n  replay: {}\n", self.replay(seed));
+                if env.seeds > 1 {
+                    report.push_str(&format!("  ({i} seeds passed before this one)\n"));
+                }
+                panic!("{report}");
+            }
+        }
+        if env.seeds > 1 {
+            println!(
+                "passed {} seeds ({first}..={})",
+                env.seeds,
+                first.wrapping_add(env.seeds - 1)
+            );
+        }
+    }
+
+    fn config(&self, seed: u64, env: &Env) -> Config {
+        let mut config = Config::new(seed);
+        config.time_limit = self.time_limit;
+        config.record_events = env.check_determinism;
+        config.busy_after = env.watchdog;
+        config.thread_name = std::thread::current().name().unwrap_or("sim").to_string();
+        config
+    }
+
+    fn run_seed<F, Fut>(&self, seed: u64, env: &Env, body: F) -> Result<(), Failure>
+    where
+        F: Fn() -> Fut + Send + Clone + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let first = runtime::run(&self.config(seed, env), body.clone())?;
+        if env.check_determinism {
+            let second = runtime::run(&self.config(seed, env), body)?;
+            compare(&first, &second)?;
+        }
+        Ok(())
+    }
+
+    /// The one-line command that replays `seed` of this test.
+    pub fn replay(&self, seed: u64) -> String {
+        let package = std::env::var("CARGO_PKG_NAME").unwrap_or_else(|_| "<package>".into());
+        let name = std::thread::current().name().unwrap_or("main").to_string();
+        let filter = if name == "main" {
+            "<test name>".to_string()
+        } else {
+            name
+        };
+        let args = if self.cargo_args.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.cargo_args)
+        };
+        format!("LAB_SEED={seed} cargo test -p {package}{args} {filter} -- --exact")
+    }
+}
+
+/// Fails with the first event where two runs of the same seed differ.
+fn compare(first: &Outcome<()>, second: &Outcome<()>) -> Result<(), Failure> {
+    if first.digest == second.digest && first.events == second.events {
+        return Ok(());
+    }
+    let (a, b) = (
+        first.log.as_deref().unwrap_or(&[]),
+        second.log.as_deref().unwrap_or(&[]),
+    );
+    let index = a
+        .iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
+    let at = a
+        .get(index)
+        .or(b.get(index))
+        .map(|e| e.at)
+        .unwrap_or_default();
+    Err(Failure {
+        seed: first.seed,
+        at,
+        kind: FailureKind::Nondeterministic {
+            index,
+            first: a.get(index).cloned(),
+            second: b.get(index).cloned(),
+        },
+    })
+}
+
+/// The settings read from the environment.
+struct Env {
+    seed: Option<u64>,
+    seeds: u64,
+    check_determinism: bool,
+    watchdog: Duration,
+}
+
+impl Env {
+    fn read() -> Result<Env, String> {
+        fn var(name: &str) -> Option<String> {
+            std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+        }
+        fn number(name: &str) -> Result<Option<u64>, String> {
+            var(name)
+                .map(|v| {
+                    v.trim().parse::<u64>().map_err(|_| {
+                        format!("{name}={v:?} is not a number; expected e.g. {name}=1234")
+                    })
+                })
+                .transpose()
+        }
+        let seeds = number("LAB_SEEDS")?.unwrap_or(1);
+        if seeds == 0 {
+            return Err("LAB_SEEDS=0 runs nothing; expected at least 1".into());
+        }
+        let check = var("LAB_CHECK_DETERMINISM");
+        let watchdog = number("LAB_WATCHDOG_SECS")?.unwrap_or(5).max(1);
+        Ok(Env {
+            seed: number("LAB_SEED")?,
+            seeds,
+            check_determinism: matches!(check.as_deref(), Some(v) if v != "0"),
+            watchdog: Duration::from_secs(watchdog),
+        })
+    }
+}
+
+/// A seed for a run that was given none: drawn from the process's hash randomness, outside any
+/// simulation (allowed: this is the one place the framework wants a different value each time).
+fn fresh_seed() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0x5EED);
+    hasher.finish() % 1_000_000_000
+}

@@ -1,0 +1,1 @@
+//! shardkv (coming soon)

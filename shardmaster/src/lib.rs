@@ -1,0 +1,1 @@
+//! shardmaster (coming soon)
