@@ -40,9 +40,9 @@ pub enum FailureKind {
         /// Index of the first event that differs.
         index: usize,
         /// That event in the first run, if it had one.
-        first: Option<TimedEvent>,
+        first: Option<Box<TimedEvent>>,
         /// That event in the second run, if it had one.
-        second: Option<TimedEvent>,
+        second: Option<Box<TimedEvent>>,
     },
 }
 
@@ -110,7 +110,7 @@ impl fmt::Display for FailureKind {
                 first,
                 second,
             } => {
-                let show = |e: &Option<TimedEvent>| match e {
+                let show = |e: &Option<Box<TimedEvent>>| match e {
                     Some(e) => e.to_string(),
                     None => "(run ended)".to_string(),
                 };

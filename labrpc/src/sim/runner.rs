@@ -150,8 +150,8 @@ fn compare(first: &Outcome<()>, second: &Outcome<()>) -> Result<(), Failure> {
         at,
         kind: FailureKind::Nondeterministic {
             index,
-            first: a.get(index).cloned(),
-            second: b.get(index).cloned(),
+            first: a.get(index).cloned().map(Box::new),
+            second: b.get(index).cloned().map(Box::new),
         },
     })
 }
