@@ -1,1 +1,77 @@
-//! raft (coming soon)
+//! Lab 2: Raft.
+//!
+//! Build a Raft peer in `src/raft.rs`, the one file this lab asks you to edit. Its doc comments
+//! are the handout: what to implement, in what order, and the hints that matter. Parts:
+//!
+//! | part | what | run |
+//! |---|---|---|
+//! | 2A | leader election and heartbeats | `cargo test -p raft 2a` |
+//! | 2B | log replication and commitment | `cargo test -p raft 2b` |
+//! | 2C | persistence across crashes | `cargo test -p raft 2c` |
+//! | 2D | log compaction with snapshots | `cargo test -p raft 2d` |
+//!
+//! Each test is a deterministic simulation: the network, the crashes and your timers run on
+//! virtual time, so the whole lab's tests take seconds, and a failure prints a seed and a
+//! command that replays exactly the same run. See `labrpc::sim` for the rules your code follows
+//! to keep that property (spawn with `labrpc::sim::spawn`, random numbers from
+//! `labrpc::sim::random_*`, time from `tokio::time`).
+//!
+//! # The interface the tester (and later your key/value service) uses
+//!
+//! * [`Raft::new`] creates a peer from the ends to all peers, its own index, a [`Persister`]
+//!   and a channel on which it delivers [`ApplyMsg`]s; it must return at once and do its work in
+//!   background tasks.
+//! * [`Raft::start`] proposes a command; [`Raft::get_state`] reports term and leadership;
+//!   [`Raft::snapshot`] tells Raft the service has snapshotted up to an index; [`Raft::kill`]
+//!   stops it; [`Raft::service`] is the RPC service the tester registers for the peer.
+//!
+//! Commands are any [`Command`] type: the tests use a small enum of integers and strings, the
+//! key/value service its operations.
+//!
+//! Instructors: the feature `reference` builds the reference solution (`src/reference/`) in place
+//! of `src/raft.rs`, under the same interface.
+
+use std::fmt::Debug;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+mod persister;
+pub use persister::Persister;
+
+#[cfg(not(feature = "reference"))]
+mod raft;
+#[cfg(feature = "reference")]
+#[path = "reference/mod.rs"]
+mod raft;
+
+pub use crate::raft::Raft;
+
+/// What a Raft log can hold: any value that can be cloned, compared in tests, and encoded.
+pub trait Command: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static {}
+
+impl<T> Command for T where T: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static {}
+
+/// What Raft delivers to its service, in log order, on the apply channel.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ApplyMsg<C> {
+    /// The command at `index` is committed: apply it.
+    Command {
+        /// Its log index (the first entry is 1).
+        index: u64,
+        /// The command, as passed to [`Raft::start`].
+        command: C,
+    },
+    /// Replace your state with this snapshot, which covers the log up to `index`.
+    Snapshot {
+        /// The last log index the snapshot includes.
+        index: u64,
+        /// The term of that entry.
+        term: u64,
+        /// The service's snapshot, as passed to [`Raft::snapshot`] on some peer.
+        data: Vec<u8>,
+    },
+}
+
+/// The sending half of the apply channel a peer is given.
+pub type ApplySender<C> = tokio::sync::mpsc::UnboundedSender<ApplyMsg<C>>;
