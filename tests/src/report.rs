@@ -1,0 +1,66 @@
+//! The lines MIT's testers print around each test, measured in virtual time.
+
+use std::time::Duration;
+
+/// What a test measured between `begin` and `end`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Measured {
+    /// Virtual time the test took.
+    pub time: Duration,
+    /// Number of peers.
+    pub peers: usize,
+    /// RPCs sent.
+    pub rpcs: u64,
+    /// Bytes sent (Raft tests only).
+    pub bytes: Option<u64>,
+    /// Commands committed (Raft) or client operations (kvraft).
+    pub cmds: u64,
+}
+
+/// The two lines MIT prints for a passed test, e.g.
+/// `Test (2A): initial election ...` and `  ... Passed --   3.5  3   58   16840    0`
+/// (Raft: time, peers, RPCs, bytes, commands; kvraft: time, peers, RPCs, ops).
+pub fn passed(title: &str, m: &Measured) -> String {
+    let secs = m.time.as_secs_f64();
+    match m.bytes {
+        Some(bytes) => format!(
+            "{title} ...\n  ... Passed --  {secs:4.1}  {} {:4} {:7} {:4}",
+            m.peers, m.rpcs, bytes, m.cmds
+        ),
+        None => format!(
+            "{title} ...\n  ... Passed --  {secs:4.1}  {} {:5} {:4}",
+            m.peers, m.rpcs, m.cmds
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_mit() {
+        let m = Measured {
+            time: Duration::from_millis(3500),
+            peers: 3,
+            rpcs: 58,
+            bytes: Some(16840),
+            cmds: 0,
+        };
+        assert_eq!(
+            passed("Test (2A): initial election", &m),
+            "Test (2A): initial election ...\n  ... Passed --   3.5  3   58   16840    0"
+        );
+        let kv = Measured {
+            time: Duration::from_millis(15300),
+            peers: 5,
+            rpcs: 9001,
+            bytes: None,
+            cmds: 355,
+        };
+        assert_eq!(
+            passed("Test: basic (3A)", &kv),
+            "Test: basic (3A) ...\n  ... Passed --  15.3  5  9001  355"
+        );
+    }
+}
