@@ -222,3 +222,36 @@ fn the_watchdog_diagnoses_a_busy_loop() {
         wall.elapsed()
     );
 }
+
+#[test]
+fn the_determinism_check_names_the_first_divergent_event() {
+    use std::sync::atomic::AtomicU64;
+    // A process-global counter: the classic way to make two runs of one seed differ.
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let result = std::panic::catch_unwind(|| {
+        sim::Test::new().check_determinism(true).run(|| async {
+            let node = Node::new("n");
+            let _ = sim::random_u64();
+            let extra = RUNS.fetch_add(1, Ordering::SeqCst);
+            node.spawn(async move {
+                tokio::time::sleep(Duration::from_millis(10 + extra)).await;
+                sim::random_u64()
+            })
+            .await
+            .unwrap();
+        })
+    });
+    let message = *result.unwrap_err().downcast::<String>().unwrap();
+    assert!(message.contains("nondeterminism"), "{message}");
+    assert!(message.contains("event #2"), "{message}");
+    assert!(message.contains("first run:  [     0.010 s] rng stream 2"), "{message}");
+    assert!(message.contains("second run: [     0.011 s] rng stream 2"), "{message}");
+    assert!(message.contains("replay: LAB_SEED="), "{message}");
+}
+
+#[test]
+fn a_deterministic_test_passes_the_determinism_check() {
+    sim::Test::new().check_determinism(true).run(|| async {
+        workload().await;
+    });
+}

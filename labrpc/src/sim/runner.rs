@@ -20,6 +20,7 @@ use super::runtime::{self, Config, Outcome};
 pub struct Test {
     time_limit: Duration,
     cargo_args: String,
+    check_determinism: bool,
 }
 
 impl Default for Test {
@@ -27,6 +28,7 @@ impl Default for Test {
         Test {
             time_limit: Duration::from_secs(120),
             cargo_args: String::new(),
+            check_determinism: false,
         }
     }
 }
@@ -58,6 +60,12 @@ impl Test {
         self
     }
 
+    /// Runs every seed twice and fails if the runs differ, as `LAB_CHECK_DETERMINISM=1` does.
+    pub fn check_determinism(mut self, on: bool) -> Self {
+        self.check_determinism = on;
+        self
+    }
+
     /// Runs the test as the environment asks (see the module docs). Panics with a report that
     /// holds the seed, the virtual time, the diagnosis and the replay command when it fails.
     pub fn run<F, Fut>(self, body: F)
@@ -65,7 +73,8 @@ impl Test {
         F: Fn() -> Fut + Send + Clone + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        let env = Env::read().unwrap_or_else(|e| panic!("{e}"));
+        let mut env = Env::read().unwrap_or_else(|e| panic!("{e}"));
+        env.check_determinism |= self.check_determinism;
         let first = env.seed.unwrap_or_else(fresh_seed);
         for i in 0..env.seeds {
             let seed = first.wrapping_add(i);
