@@ -244,8 +244,14 @@ fn the_determinism_check_names_the_first_divergent_event() {
     let message = *result.unwrap_err().downcast::<String>().unwrap();
     assert!(message.contains("nondeterminism"), "{message}");
     assert!(message.contains("event #2"), "{message}");
-    assert!(message.contains("first run:  [     0.010 s] rng stream 2"), "{message}");
-    assert!(message.contains("second run: [     0.011 s] rng stream 2"), "{message}");
+    assert!(
+        message.contains("first run:  [     0.010 s] rng stream 2"),
+        "{message}"
+    );
+    assert!(
+        message.contains("second run: [     0.011 s] rng stream 2"),
+        "{message}"
+    );
     assert!(message.contains("replay: LAB_SEED="), "{message}");
 }
 
