@@ -113,10 +113,17 @@ impl std::error::Error for DecodeError {}
 
 /// Encodes `value`.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
-    bincode::serde::encode_to_vec(value, CONFIG).map_err(|e| EncodeError {
-        type_name: std::any::type_name::<T>(),
-        reason: e.to_string(),
-    })
+    // Measuring first and writing into a buffer of the right size is cheaper than growing one:
+    // a log entry batch would otherwise be copied several times on its way out.
+    let len = encoded_len(value)?;
+    let mut buffer = vec![0u8; len];
+    let written =
+        bincode::serde::encode_into_slice(value, &mut buffer, CONFIG).map_err(|e| EncodeError {
+            type_name: std::any::type_name::<T>(),
+            reason: e.to_string(),
+        })?;
+    buffer.truncate(written);
+    Ok(buffer)
 }
 
 /// The number of bytes [`encode`] would produce for `value`, computed without allocating.

@@ -48,9 +48,15 @@ mod raft;
 pub use crate::raft::Raft;
 
 /// What a Raft log can hold: any value that can be cloned, compared in tests, and encoded.
-pub trait Command: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static {}
+pub trait Command:
+    Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+}
 
-impl<T> Command for T where T: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static {}
+impl<T> Command for T where
+    T: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+}
 
 /// What Raft delivers to its service, in log order, on the apply channel.
 #[derive(Clone, Debug, PartialEq)]

@@ -29,14 +29,19 @@ impl Persister {
 
     /// A new persister holding the same bytes, sharing nothing with this one.
     pub fn copy(&self) -> Persister {
-        Persister { saved: Arc::new(Mutex::new(self.saved.lock().clone())) }
+        Persister {
+            saved: Arc::new(Mutex::new(self.saved.lock().clone())),
+        }
     }
 
     /// Saves Raft's state and the service's snapshot together, atomically (MIT's
     /// `SaveStateAndSnapshot`, 2023's `Save`). Both are replaced: passing an empty snapshot
     /// erases the one saved before.
     pub fn save(&self, raft_state: Vec<u8>, snapshot: Vec<u8>) {
-        *self.saved.lock() = Saved { raft_state, snapshot };
+        *self.saved.lock() = Saved {
+            raft_state,
+            snapshot,
+        };
     }
 
     /// Saves Raft's state and keeps the saved snapshot (MIT's `SaveRaftState`).

@@ -103,10 +103,20 @@ impl<C: Command> Raft<C> {
     /// it). Restores persisted state from `persister`, then starts the background tasks
     /// (election timer, and later the applier) and returns at once. Committed commands and
     /// snapshots go to `apply_tx`, in log order.
-    pub fn new(peers: Vec<ClientEnd>, me: usize, persister: Persister, apply_tx: ApplySender<C>) -> Raft<C> {
+    pub fn new(
+        peers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        apply_tx: ApplySender<C>,
+    ) -> Raft<C> {
         let _ = (&peers, &persister, &apply_tx);
         // Your code here (2A, 2B, 2C).
-        Raft { me, peers, persister, apply_tx }
+        Raft {
+            me,
+            peers,
+            persister,
+            apply_tx,
+        }
     }
 
     /// The current term, and whether this peer believes it is the leader.
