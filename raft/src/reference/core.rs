@@ -1,0 +1,491 @@
+//! The Raft protocol as a pure state machine: no tasks, no clock, no network, no disk.
+//!
+//! This is the design of etcd's raft and TiKV's raft-rs. Everything that happens to a peer is an
+//! input to [`Core`], given under the caller's lock and processed at once:
+//!
+//! * [`Core::tick`]: one unit of time has passed (the driver ticks every 10 ms);
+//! * [`Core::propose`] and [`Core::compact`]: the service's `start` and `snapshot`;
+//! * `handle_*`: an RPC request from a peer, which returns the reply at once;
+//! * `handle_*_reply`: the outcome of an RPC this peer sent: the reply, or `None` if the network
+//!   reported none. The request comes back with it, so a reply is always interpreted against
+//!   what was actually asked, never against state that has moved on since.
+//!
+//! After each input the caller takes the [`Ready`]: the state to persist (if it changed), the
+//! messages to send, and the committed commands or snapshot to hand to the service, in that
+//! order of duty: persist before any reply or message leaves, since both may promise what was
+//! persisted (a vote, an entry).
+//!
+//! Keeping the protocol free of I/O makes every rule testable without a network (the unit
+//! tests drive a cluster of cores by hand) and keeps the async driver (`mod.rs`) trivial.
+//!
+//! Replication (leader side) is in `replication.rs`; this file holds the state, elections, the
+//! follower side, snapshots and persistence.
+
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use super::log::{Entry, Log};
+use super::messages::{
+    AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply,
+    RequestVoteArgs, RequestVoteReply,
+};
+use crate::{ApplyMsg, Command};
+
+use super::replication::Progress;
+
+/// Timing, in ticks, and the cluster's shape.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// This peer's id.
+    pub id: usize,
+    /// Number of peers, this one included.
+    pub peers: usize,
+    /// Range the election timeout is drawn from, anew at each reset. Long compared with the
+    /// heartbeat interval so a live leader is not deposed by one lost heartbeat; random so that
+    /// candidates rarely split the vote.
+    pub election_ticks: Range<u64>,
+    /// A leader sends a follower something at least this often.
+    pub heartbeat_ticks: u64,
+    /// The heartbeat interval for a follower that has not answered anything for a whole
+    /// `election_ticks.end`: most likely crashed or cut off, so probing it at the full rate only
+    /// adds traffic. Keep it below `election_ticks.start`, so that a follower that comes back
+    /// hears from the leader before its election timer can fire.
+    pub silent_heartbeat_ticks: u64,
+}
+
+/// The source of randomness for election timeouts: a uniform draw from a range. The driver
+/// passes the simulation's per-node generator, tests a seeded one.
+pub type Random = Box<dyn FnMut(Range<u64>) -> u64 + Send>;
+
+/// What a peer currently is (section 5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Answers leaders and candidates; starts an election when it hears from no leader.
+    Follower,
+    /// Asks for votes for itself in the current term.
+    Candidate,
+    /// Handles proposals and replicates the log.
+    Leader,
+}
+
+/// An RPC request this peer wants sent.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request<C> {
+    /// RequestVote.
+    Vote(RequestVoteArgs),
+    /// AppendEntries.
+    Append(AppendEntriesArgs<C>),
+    /// InstallSnapshot.
+    Snapshot(InstallSnapshotArgs),
+}
+
+/// An outgoing message: `request` for peer `to`. The driver hands `seq` back with the outcome;
+/// the leader uses it to tell which replication message a reply answers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message<C> {
+    /// The peer to send to.
+    pub to: usize,
+    /// This peer's number for the message (increasing).
+    pub seq: u64,
+    /// What to send.
+    pub request: Request<C>,
+}
+
+/// Bytes for the persister: the Raft state, and the snapshot when it changed (otherwise the
+/// saved one stays as it is).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Persist {
+    /// currentTerm, votedFor and the log, labgob-encoded.
+    pub state: Vec<u8>,
+    /// The new snapshot, if there is one since the last [`Ready`].
+    pub snapshot: Option<Vec<u8>>,
+}
+
+/// What the driver must do after an input, in this order.
+#[derive(Debug)]
+pub struct Ready<C> {
+    /// Save this before sending anything or returning a reply.
+    pub persist: Option<Persist>,
+    /// Send these, each on its own: none may wait for another.
+    pub messages: Vec<Message<C>>,
+    /// Deliver these to the service, in order, after everything delivered before.
+    pub apply: Vec<ApplyMsg<C>>,
+}
+
+/// The persistent state as encoded (Figure 2's currentTerm, votedFor, log[], plus the log's
+/// snapshot offset). Encoded from borrowed fields, decoded into [`HardState`]: the same layout.
+#[derive(Serialize)]
+struct HardStateRef<'a, C> {
+    term: u64,
+    voted_for: Option<usize>,
+    log: &'a Log<C>,
+}
+
+#[derive(Deserialize)]
+struct HardState<C> {
+    term: u64,
+    voted_for: Option<usize>,
+    log: Log<C>,
+}
+
+/// One Raft peer's protocol state.
+pub struct Core<C> {
+    pub(super) cfg: Config,
+    random: Random,
+
+    // Persistent (Figure 2), plus the snapshot, which is saved beside them.
+    pub(super) term: u64,
+    voted_for: Option<usize>,
+    pub(super) log: Log<C>,
+    pub(super) snapshot: Vec<u8>,
+
+    // Volatile.
+    pub(super) role: Role,
+    pub(super) commit: u64,
+    /// Last index handed to the driver for delivery (Figure 2's lastApplied, from Raft's side).
+    applied: u64,
+    election_elapsed: u64,
+    election_timeout: u64,
+    /// Candidate only: who granted a vote in this term.
+    votes: Vec<bool>,
+    /// Leader only: replication state per peer (the entry for this peer is unused).
+    pub(super) progress: Vec<Progress>,
+    next_seq: u64,
+    /// Ticks since this peer started.
+    pub(super) now: u64,
+
+    // Output accumulated for the next Ready.
+    state_dirty: bool,
+    snapshot_dirty: bool,
+    messages: Vec<Message<C>>,
+    apply: Vec<ApplyMsg<C>>,
+}
+
+impl<C: Command> Core<C> {
+    /// A peer restored from what it persisted (`state` empty on a first start): term, vote,
+    /// log and snapshot come back; everything covered by the snapshot counts as committed and
+    /// applied, since the service restores the snapshot itself.
+    pub fn new(cfg: Config, random: Random, state: &[u8], snapshot: Vec<u8>) -> Core<C> {
+        assert!(cfg.id < cfg.peers && !cfg.election_ticks.is_empty());
+        let (term, voted_for, log) = if state.is_empty() {
+            (0, None, Log::default())
+        } else {
+            let hs: HardState<C> = labgob::decode(state)
+                .unwrap_or_else(|e| panic!("corrupt persisted Raft state: {e}"));
+            (hs.term, hs.voted_for, hs.log)
+        };
+        let base = log.snapshot_index();
+        let mut core = Core {
+            random,
+            term,
+            voted_for,
+            log,
+            snapshot,
+            role: Role::Follower,
+            commit: base,
+            applied: base,
+            election_elapsed: 0,
+            election_timeout: 0,
+            votes: vec![false; cfg.peers],
+            progress: Vec::new(),
+            next_seq: 0,
+            now: 0,
+            state_dirty: false,
+            snapshot_dirty: false,
+            messages: Vec::new(),
+            apply: Vec::new(),
+            cfg,
+        };
+        core.reset_election_timer();
+        core
+    }
+
+    /// The current term.
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+
+    /// Whether this peer believes it leads the current term.
+    pub fn is_leader(&self) -> bool {
+        self.role == Role::Leader
+    }
+
+    pub(super) fn me(&self) -> usize {
+        self.cfg.id
+    }
+
+    /// The other peers' ids.
+    pub(super) fn others(&self) -> impl Iterator<Item = usize> {
+        let me = self.cfg.id;
+        (0..self.cfg.peers).filter(move |&p| p != me)
+    }
+
+    pub(super) fn quorum(&self) -> usize {
+        self.cfg.peers / 2 + 1
+    }
+
+    /// One tick of time: leaders count down to heartbeats, others to an election.
+    pub fn tick(&mut self) {
+        self.now += 1;
+        if self.role == Role::Leader {
+            self.tick_heartbeats();
+            return;
+        }
+        self.election_elapsed += 1;
+        if self.election_elapsed >= self.election_timeout {
+            self.start_election();
+        }
+    }
+
+    /// The service proposes `command`. Returns its index and term if this peer is the leader;
+    /// replication starts at once (see `replication.rs` for how it batches).
+    pub fn propose(&mut self, command: C) -> Option<(u64, u64)> {
+        if self.role != Role::Leader {
+            return None;
+        }
+        let term = self.term;
+        let index = self.log.append(Entry { term, command });
+        self.state_dirty = true;
+        self.replicate_new_entries();
+        Some((index, term))
+    }
+
+    /// The service has a snapshot holding everything through `index`: drop the log up to there.
+    /// Ignored if an equal or newer snapshot is in place (the service may snapshot an index that
+    /// an InstallSnapshot has overtaken meanwhile) or if `index` was never handed out.
+    pub fn compact(&mut self, index: u64, data: Vec<u8>) {
+        if index <= self.log.snapshot_index() || index > self.applied {
+            return;
+        }
+        let term = self.log.entry(index).term;
+        self.log.compact(index, term);
+        self.snapshot = data;
+        self.state_dirty = true;
+        self.snapshot_dirty = true;
+    }
+
+    /// Takes what the driver must do now (see [`Ready`]).
+    pub fn ready(&mut self) -> Ready<C> {
+        // Everything newly committed goes out, in order, after what went out before.
+        let from = self.applied + 1;
+        self.apply
+            .extend((from..=self.commit).map(|index| ApplyMsg::Command {
+                index,
+                command: self.log.entry(index).command.clone(),
+            }));
+        self.applied = self.applied.max(self.commit);
+        let persist = (self.state_dirty || self.snapshot_dirty).then(|| Persist {
+            state: self.encode_state(),
+            snapshot: self.snapshot_dirty.then(|| self.snapshot.clone()),
+        });
+        self.state_dirty = false;
+        self.snapshot_dirty = false;
+        Ready {
+            persist,
+            messages: std::mem::take(&mut self.messages),
+            apply: std::mem::take(&mut self.apply),
+        }
+    }
+
+    /// The persistent state, labgob-encoded.
+    pub fn encode_state(&self) -> Vec<u8> {
+        let hs = HardStateRef {
+            term: self.term,
+            voted_for: self.voted_for,
+            log: &self.log,
+        };
+        labgob::encode(&hs).expect("Raft state is always encodable")
+    }
+
+    /// Queues `request` for peer `to`; returns the message's sequence number.
+    pub(super) fn send(&mut self, to: usize, request: Request<C>) -> u64 {
+        self.next_seq += 1;
+        self.messages.push(Message {
+            to,
+            seq: self.next_seq,
+            request,
+        });
+        self.next_seq
+    }
+
+    // ---- Terms, roles and elections (section 5.2) ----
+
+    fn reset_election_timer(&mut self) {
+        self.election_elapsed = 0;
+        self.election_timeout = (self.random)(self.cfg.election_ticks.clone());
+    }
+
+    /// Every request and reply carries a term; a newer one makes this peer a follower of it.
+    pub(super) fn observe_term(&mut self, term: u64) {
+        if term > self.term {
+            self.term = term;
+            self.voted_for = None;
+            self.state_dirty = true;
+            self.become_follower();
+        }
+    }
+
+    fn become_follower(&mut self) {
+        if self.role == Role::Leader {
+            // A leader's election timer did not run; start it afresh rather than from
+            // whatever it counted before this peer won, or it would stand at once.
+            self.reset_election_timer();
+        }
+        self.role = Role::Follower;
+        self.progress.clear();
+    }
+
+    fn start_election(&mut self) {
+        self.term += 1;
+        self.voted_for = Some(self.me());
+        self.state_dirty = true;
+        self.role = Role::Candidate;
+        self.reset_election_timer();
+        let me = self.me();
+        self.votes = vec![false; self.cfg.peers];
+        self.votes[me] = true;
+        if self.quorum() == 1 {
+            self.become_leader();
+            return;
+        }
+        let args = RequestVoteArgs {
+            term: self.term,
+            candidate: self.me(),
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+        };
+        for peer in self.others() {
+            self.send(peer, Request::Vote(args.clone()));
+        }
+    }
+
+    /// RequestVote receiver (Figure 2).
+    pub fn handle_request_vote(&mut self, args: RequestVoteArgs) -> RequestVoteReply {
+        self.observe_term(args.term);
+        // The election restriction (5.4.1): only for a log at least as up-to-date as ours,
+        // comparing the last entries' terms, then the logs' lengths.
+        let up_to_date = (args.last_log_term, args.last_log_index)
+            >= (self.log.last_term(), self.log.last_index());
+        let granted = args.term == self.term
+            && self.voted_for.is_none_or(|v| v == args.candidate)
+            && up_to_date;
+        if granted {
+            self.voted_for = Some(args.candidate);
+            self.state_dirty = true;
+            // Only a granted vote resets the timer: a candidate that cannot win (stale log)
+            // must not keep the peers that could win from standing.
+            self.reset_election_timer();
+        }
+        RequestVoteReply {
+            term: self.term,
+            vote_granted: granted,
+        }
+    }
+
+    /// The outcome of a RequestVote this peer sent. A lost one is not retried: if the election
+    /// fails, the next one asks again.
+    pub fn handle_request_vote_reply(
+        &mut self,
+        from: usize,
+        args: &RequestVoteArgs,
+        reply: Option<RequestVoteReply>,
+    ) {
+        let Some(reply) = reply else { return };
+        self.observe_term(reply.term);
+        if self.role != Role::Candidate || args.term != self.term || !reply.vote_granted {
+            return; // not a vote for this election
+        }
+        self.votes[from] = true;
+        if self.votes.iter().filter(|&&v| v).count() >= self.quorum() {
+            self.become_leader();
+        }
+    }
+
+    // ---- Follower side of replication ----
+
+    /// A request from the leader of `term`: accept its leadership. Returns false if the term is
+    /// stale (the sender learns the newer term from the reply and steps down).
+    fn accept_leader(&mut self, term: u64) -> bool {
+        if term < self.term {
+            return false;
+        }
+        self.observe_term(term);
+        assert!(
+            self.role != Role::Leader,
+            "two leaders in term {term}: peer {} and another",
+            self.me()
+        );
+        self.role = Role::Follower; // a candidate of this term lost
+        self.reset_election_timer();
+        true
+    }
+
+    /// AppendEntries receiver (Figure 2, with the conflict hint of section 5.3).
+    pub fn handle_append_entries(&mut self, args: AppendEntriesArgs<C>) -> AppendEntriesReply {
+        let mut reply = AppendEntriesReply {
+            term: self.term,
+            ..AppendEntriesReply::default()
+        };
+        if !self.accept_leader(args.term) {
+            return reply;
+        }
+        reply.term = self.term;
+        let prev = args.prev_log_index;
+        let snapshot_index = self.log.snapshot_index();
+        if prev > self.log.last_index() {
+            reply.conflict_index = self.log.last_index() + 1;
+            return reply;
+        }
+        // Below the snapshot everything is committed, so equal to the leader's log.
+        if prev >= snapshot_index {
+            let term = self.log.term(prev).expect("prev is in the log");
+            if term != args.prev_log_term {
+                reply.conflict_term = Some(term);
+                reply.conflict_index = self.log.first_index_of_term(term).min(prev);
+                return reply;
+            }
+        }
+        let last_new = prev + args.entries.len() as u64;
+        if self.log.merge(prev, args.entries, self.commit) {
+            self.state_dirty = true;
+        }
+        // Commit only what this message proved we share with the leader: entries after
+        // last_new may be left over from another leader.
+        if args.leader_commit > self.commit {
+            self.commit = self.commit.max(args.leader_commit.min(last_new));
+        }
+        reply.success = true;
+        reply
+    }
+
+    /// InstallSnapshot receiver (Figure 13, whole snapshot in one message).
+    pub fn handle_install_snapshot(&mut self, args: InstallSnapshotArgs) -> InstallSnapshotReply {
+        if !self.accept_leader(args.term) {
+            return InstallSnapshotReply { term: self.term };
+        }
+        let (index, term) = (args.last_included_index, args.last_included_term);
+        // Only a snapshot past our commit point adds anything. An older one must not reach the
+        // service: it would roll back state built from commands already applied.
+        if index > self.commit {
+            self.log.compact(index, term);
+            self.snapshot = args.data;
+            self.state_dirty = true;
+            self.snapshot_dirty = true;
+            // Commands up to the old commit that were not handed out yet are covered by the
+            // snapshot: skip them. The service sees the snapshot right after what it has.
+            self.commit = index;
+            self.applied = index;
+            self.apply.push(ApplyMsg::Snapshot {
+                index,
+                term,
+                data: self.snapshot.clone(),
+            });
+        }
+        InstallSnapshotReply { term: self.term }
+    }
+}
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;

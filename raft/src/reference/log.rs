@@ -1,0 +1,272 @@
+//! The replicated log, with the offset a snapshot leaves behind.
+//!
+//! After a snapshot the log no longer starts at index 1: everything up to and including
+//! `snapshot_index` has been discarded, and only the term of that last discarded entry is kept
+//! (`snapshot_term`), because the AppendEntries consistency check for the first retained entry
+//! needs it. All index arithmetic lives here, behind log indices (1-based, as the tester and the
+//! paper count); nothing outside this file knows where an entry sits in the vector.
+//!
+//! ```text
+//!   index:    ... si | si+1   si+2   ...   last
+//!   stored:  (term)  | e[0]   e[1]   ...   e[len-1]
+//! ```
+//!
+//! Terms never decrease along a log (every leader appends entries of its own term after what it
+//! holds), so searches by term are binary searches.
+
+use serde::{Deserialize, Serialize};
+
+/// One log entry. Its index is implicit: its position in the log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry<C> {
+    /// The term of the leader that created it.
+    pub term: u64,
+    /// The service's command.
+    pub command: C,
+}
+
+/// The log after the snapshot: entries `snapshot_index + 1 ..= last_index()`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Log<C> {
+    snapshot_index: u64,
+    snapshot_term: u64,
+    entries: Vec<Entry<C>>,
+}
+
+impl<C> Default for Log<C> {
+    fn default() -> Self {
+        Log {
+            snapshot_index: 0,
+            snapshot_term: 0,
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<C: Clone> Log<C> {
+    /// The last index the snapshot covers (0 without a snapshot).
+    pub fn snapshot_index(&self) -> u64 {
+        self.snapshot_index
+    }
+
+    /// The term of the entry at [`Log::snapshot_index`] (0 without a snapshot).
+    pub fn snapshot_term(&self) -> u64 {
+        self.snapshot_term
+    }
+
+    /// The index of the last entry, counting those in the snapshot.
+    pub fn last_index(&self) -> u64 {
+        self.snapshot_index + self.entries.len() as u64
+    }
+
+    /// The term of the last entry, counting the snapshot's.
+    pub fn last_term(&self) -> u64 {
+        self.entries.last().map_or(self.snapshot_term, |e| e.term)
+    }
+
+    /// Vector position of `index`, which must be a retained entry (after the snapshot).
+    fn pos(&self, index: u64) -> usize {
+        debug_assert!(index > self.snapshot_index && index <= self.last_index());
+        (index - self.snapshot_index - 1) as usize
+    }
+
+    /// The term at `index`: known for the snapshot's last entry and every retained entry,
+    /// `None` before the snapshot (compacted) and past the end.
+    pub fn term(&self, index: u64) -> Option<u64> {
+        if index == self.snapshot_index {
+            Some(self.snapshot_term)
+        } else if index > self.snapshot_index && index <= self.last_index() {
+            Some(self.entries[self.pos(index)].term)
+        } else {
+            None
+        }
+    }
+
+    /// The entry at `index`, which must be retained.
+    pub fn entry(&self, index: u64) -> &Entry<C> {
+        &self.entries[self.pos(index)]
+    }
+
+    /// The entries from `index` to the end; `index` must be after the snapshot (and may be
+    /// `last_index() + 1`, giving none).
+    pub fn entries_from(&self, index: u64) -> &[Entry<C>] {
+        assert!(
+            index > self.snapshot_index,
+            "entries from {index} are compacted (snapshot through {})",
+            self.snapshot_index
+        );
+        let start = ((index - self.snapshot_index - 1) as usize).min(self.entries.len());
+        &self.entries[start..]
+    }
+
+    /// Appends `entry` and returns its index.
+    pub fn append(&mut self, entry: Entry<C>) -> u64 {
+        self.entries.push(entry);
+        self.last_index()
+    }
+
+    /// The first retained index whose term is `term`, or where it would be. Used for the
+    /// conflict hint of a rejected AppendEntries: the leader can skip that whole term at once.
+    pub fn first_index_of_term(&self, term: u64) -> u64 {
+        self.snapshot_index + 1 + self.entries.partition_point(|e| e.term < term) as u64
+    }
+
+    /// The last index whose term is `term`, if the log (or its snapshot boundary) holds one.
+    /// Used by the leader to interpret a follower's conflict hint.
+    pub fn last_index_of_term(&self, term: u64) -> Option<u64> {
+        let p = self.entries.partition_point(|e| e.term <= term);
+        if p > 0 && self.entries[p - 1].term == term {
+            Some(self.snapshot_index + p as u64)
+        } else if p == 0 && self.snapshot_term == term && self.snapshot_index > 0 {
+            Some(self.snapshot_index)
+        } else {
+            None
+        }
+    }
+
+    /// A follower's merge of the leader's `entries`, which follow `prev` (already checked to
+    /// match, or covered by the snapshot). Entries already present with the same term are kept
+    /// as they are; the log is cut only at the first entry whose term differs. So a delayed
+    /// AppendEntries that carries a prefix of what the follower holds changes nothing, rather
+    /// than cutting off entries the leader may already count as replicated.
+    ///
+    /// Returns whether the log changed. Panics if it would cut at or below `commit`, which
+    /// would mean two different committed entries at one index.
+    pub fn merge(&mut self, prev: u64, entries: Vec<Entry<C>>, commit: u64) -> bool {
+        let mut changed = false;
+        let mut index = prev;
+        let mut entries = entries.into_iter();
+        for entry in entries.by_ref() {
+            index += 1;
+            if index <= self.snapshot_index {
+                continue; // committed and in the snapshot, so equal to the leader's
+            }
+            match self.term(index) {
+                Some(term) if term == entry.term => continue,
+                Some(_) => {
+                    assert!(
+                        index > commit,
+                        "conflict at committed index {index} (commit {commit})"
+                    );
+                    let pos = self.pos(index);
+                    self.entries.truncate(pos);
+                }
+                None => {}
+            }
+            self.entries.push(entry);
+            changed = true;
+            break;
+        }
+        // Past the first new entry, everything is appended as is.
+        let before = self.entries.len();
+        self.entries.extend(entries);
+        changed || self.entries.len() != before
+    }
+
+    /// Discards everything through `index`, whose term is `term`, because a snapshot now covers
+    /// it. When the log holds that very entry, what follows it is kept (it may be ahead of the
+    /// snapshot); otherwise the whole log is replaced by the snapshot. Does nothing if the
+    /// current snapshot already reaches `index`.
+    pub fn compact(&mut self, index: u64, term: u64) {
+        if index <= self.snapshot_index {
+            return;
+        }
+        if self.term(index) == Some(term) {
+            let pos = self.pos(index);
+            self.entries.drain(..=pos);
+        } else {
+            self.entries.clear();
+        }
+        self.snapshot_index = index;
+        self.snapshot_term = term;
+        // The dropped entries are freed by the drain; give back the vector's spare room too
+        // once it is mostly empty, so a long-running peer's memory tracks its log, not its past.
+        if self.entries.capacity() > 64 && self.entries.capacity() > 4 * self.entries.len() {
+            self.entries.shrink_to_fit();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(terms: &[u64]) -> Log<u64> {
+        let mut log = Log::default();
+        for (i, &term) in terms.iter().enumerate() {
+            log.append(Entry {
+                term,
+                command: i as u64 + 1,
+            });
+        }
+        log
+    }
+
+    fn e(term: u64, command: u64) -> Entry<u64> {
+        Entry { term, command }
+    }
+
+    #[test]
+    fn indices_and_terms() {
+        let l = log(&[1, 1, 2, 3, 3]);
+        assert_eq!((l.last_index(), l.last_term()), (5, 3));
+        assert_eq!(l.term(0), Some(0));
+        assert_eq!(l.term(3), Some(2));
+        assert_eq!(l.term(6), None);
+        assert_eq!(l.first_index_of_term(3), 4);
+        assert_eq!(l.first_index_of_term(1), 1);
+        assert_eq!(l.last_index_of_term(1), Some(2));
+        assert_eq!(l.last_index_of_term(3), Some(5));
+        assert_eq!(l.last_index_of_term(4), None);
+        assert_eq!(l.entries_from(4).len(), 2);
+        assert_eq!(l.entries_from(6).len(), 0);
+    }
+
+    #[test]
+    fn merge_keeps_matching_prefix_and_cuts_at_first_conflict() {
+        let mut l = log(&[1, 1, 2, 2]);
+        // A delayed message carrying a prefix: nothing changes, nothing is cut.
+        assert!(!l.merge(1, vec![e(1, 2), e(2, 3)], 0));
+        assert_eq!(l.last_index(), 4);
+        // A conflict at index 3 cuts from there.
+        assert!(l.merge(2, vec![e(3, 30)], 0));
+        assert_eq!((l.last_index(), l.last_term()), (3, 3));
+        // New entries past the end are appended.
+        assert!(l.merge(3, vec![e(3, 40), e(3, 50)], 0));
+        assert_eq!(l.last_index(), 5);
+    }
+
+    #[test]
+    #[should_panic(expected = "committed")]
+    fn merge_never_cuts_committed_entries() {
+        let mut l = log(&[1, 1, 2]);
+        l.merge(1, vec![e(3, 9)], 2);
+    }
+
+    #[test]
+    fn compact_keeps_suffix_or_resets() {
+        let mut l = log(&[1, 1, 2, 2, 3]);
+        l.compact(3, 2);
+        assert_eq!(
+            (l.snapshot_index(), l.snapshot_term(), l.last_index()),
+            (3, 2, 5)
+        );
+        assert_eq!(l.term(3), Some(2));
+        assert_eq!(l.term(2), None);
+        assert_eq!(l.entry(4).command, 4);
+        assert_eq!(l.last_index_of_term(2), Some(4));
+        assert_eq!(l.first_index_of_term(3), 5);
+        // Entries covered by the snapshot are skipped by a merge.
+        assert!(!l.merge(1, vec![e(1, 2), e(2, 3), e(2, 4)], 3));
+        // A snapshot that does not match the log replaces it entirely.
+        l.compact(7, 4);
+        assert_eq!(
+            (l.snapshot_index(), l.last_index(), l.last_term()),
+            (7, 7, 4)
+        );
+        assert_eq!(l.last_index_of_term(4), Some(7));
+        // An older snapshot changes nothing.
+        l.compact(5, 3);
+        assert_eq!(l.snapshot_index(), 7);
+    }
+}

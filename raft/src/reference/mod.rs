@@ -1,0 +1,350 @@
+//! Reference Raft (Lab 2A-2D): a pure protocol core wrapped in a thin async driver.
+//!
+//! The protocol (`core.rs`, `replication.rs`, `log.rs`) is a state machine in the style of etcd
+//! raft and TiKV's raft-rs: it never awaits, sleeps, sends or saves. It takes inputs (a tick, a
+//! proposal, an RPC request, the outcome of an RPC it sent) and accumulates a `Ready`: state to
+//! persist, messages to send, commands and snapshots to deliver. This file is the driver that
+//! turns a `Ready` into I/O, and the only place that knows about tasks, the network and the
+//! persister:
+//!
+//! * every input runs under one lock in [`Inner::step`], which then persists (before anything
+//!   leaves: a reply or message may promise a vote or an entry that must survive a crash), spawns
+//!   one task per outgoing message, and queues deliveries for the applier;
+//! * a message task makes one RPC and steps its outcome (reply, or none) back into the core
+//!   together with the request; no task ever waits for another RPC, so one unreachable peer
+//!   (its calls can take 7 s to fail) holds up nothing;
+//! * a ticker task ticks the core every [`TICK`]; timeouts are counted in ticks;
+//! * one applier task delivers on the apply channel, in order, without the lock, so a service
+//!   that calls back into Raft while handling a delivery (the tester's snapshots do) is fine;
+//! * [`Raft::kill`] sets a flag every task and handler checks: nothing is sent, persisted or
+//!   delivered afterwards.
+//!
+//! Tasks are spawned on the peer's simulation node (captured in [`Raft::new`]), so that a crash
+//! of the node stops them even when the spawning call (`start`, from the tester) runs elsewhere.
+
+mod core;
+mod log;
+mod messages;
+mod replication;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::{BoxFuture, FutureExt};
+use labrpc::sim::Node;
+use labrpc::{ClientEnd, Service};
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use self::core::{Config, Core, Message, Request};
+use crate::{ApplyMsg, ApplySender, Command, Persister};
+
+/// One tick of the core's clock.
+const TICK: Duration = Duration::from_millis(10);
+/// Election timeout: 300-600 ms, drawn anew at every reset. Several rounds of split votes still
+/// fit in the 5 s the tester allows for a new leader.
+const ELECTION_TICKS: std::ops::Range<u64> = 30..61;
+/// Heartbeats every 100 ms: the tester allows at most 10 per second per follower.
+const HEARTBEAT_TICKS: u64 = 10;
+/// Heartbeats every 250 ms to a follower silent for longer than an election timeout (crashed or
+/// cut off); still under the shortest election timeout, so it hears the leader in time once it
+/// is back.
+const SILENT_HEARTBEAT_TICKS: u64 = 25;
+
+/// One Raft peer, as the tester and the key/value service hold it. Clones are handles to the
+/// same peer.
+pub struct Raft<C: Command> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C: Command> Clone for Raft<C> {
+    fn clone(&self) -> Self {
+        Raft {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<C: Command> {
+    /// The simulation node this peer runs on: where its tasks live and die.
+    node: Node,
+    peers: Vec<ClientEnd>,
+    persister: Persister,
+    dead: AtomicBool,
+    state: Mutex<State<C>>,
+    /// Wakes the applier when `State::deliveries` gets something (or on kill).
+    deliveries_added: Notify,
+}
+
+struct State<C> {
+    core: Core<C>,
+    /// Committed commands and snapshots not yet delivered, in order.
+    deliveries: VecDeque<ApplyMsg<C>>,
+}
+
+impl<C: Command> Raft<C> {
+    /// Creates peer `me` of `peers.len()`, restores what `persister` holds, starts the ticker
+    /// and the applier on the current simulation node, and returns at once.
+    pub fn new(
+        peers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        apply_tx: ApplySender<C>,
+    ) -> Raft<C> {
+        let config = Config {
+            id: me,
+            peers: peers.len(),
+            election_ticks: ELECTION_TICKS,
+            heartbeat_ticks: HEARTBEAT_TICKS,
+            silent_heartbeat_ticks: SILENT_HEARTBEAT_TICKS,
+        };
+        // The simulation's generator draws from the stream of the node the caller runs on. Every
+        // core input that resets a timer (ticks, RPC handlers, replies) runs on this peer's node,
+        // so its draws are this peer's, whoever calls `start` or `snapshot`.
+        let random = Box::new(labrpc::sim::random_range);
+        let core = Core::new(
+            config,
+            random,
+            &persister.read_raft_state(),
+            persister.read_snapshot(),
+        );
+        let inner = Arc::new(Inner {
+            node: Node::current(),
+            peers,
+            persister,
+            dead: AtomicBool::new(false),
+            state: Mutex::new(State {
+                core,
+                deliveries: VecDeque::new(),
+            }),
+            deliveries_added: Notify::new(),
+        });
+        inner.node.spawn(inner.clone().ticker());
+        inner.node.spawn(inner.clone().applier(apply_tx));
+        Raft { inner }
+    }
+
+    /// The current term, and whether this peer believes it is the leader.
+    pub fn get_state(&self) -> (u64, bool) {
+        let st = self.inner.state.lock();
+        (st.core.term(), st.core.is_leader())
+    }
+
+    /// Proposes `command`: `None` unless this peer is the leader, else the index it will have
+    /// if it is committed, and the current term. Replication starts before this returns.
+    pub fn start(&self, command: C) -> Option<(u64, u64)> {
+        self.inner.step(|core| core.propose(command)).flatten()
+    }
+
+    /// The service has snapshotted everything through `index`: discard the log up to there.
+    pub fn snapshot(&self, index: u64, snapshot: Vec<u8>) {
+        self.inner.step(|core| core.compact(index, snapshot));
+    }
+
+    /// Stops the peer at once: no more messages, persistence or deliveries.
+    pub fn kill(&self) {
+        self.inner.dead.store(true, Ordering::SeqCst);
+        self.inner.deliveries_added.notify_one();
+    }
+
+    /// The RPC service to register for this peer, named "Raft".
+    pub fn service(&self) -> Service {
+        Service::new("Raft")
+            .handle(self.handler(Core::handle_request_vote))
+            .handle(self.handler(Core::handle_append_entries))
+            .handle(self.handler(Core::handle_install_snapshot))
+    }
+
+    /// A labrpc handler that steps requests into the core with `handle`.
+    ///
+    /// The work happens inside the future, which labrpc runs on this peer's node. The handler
+    /// holds the peer weakly: the network owns the service and the peer owns ends into the
+    /// network, so a strong reference would keep every peer and network of a finished run
+    /// alive. A peer that is gone or killed answers with the default reply (term 0), which
+    /// every sender ignores.
+    fn handler<A, R>(
+        &self,
+        handle: fn(&mut Core<C>, A) -> R,
+    ) -> impl Fn(A) -> BoxFuture<'static, R> + Send + Sync + 'static
+    where
+        A: Send + 'static,
+        R: Default + Send + 'static,
+    {
+        let peer = Arc::downgrade(&self.inner);
+        move |args| {
+            let peer = peer.clone();
+            async move {
+                let inner = peer.upgrade();
+                let reply = inner.and_then(|inner| inner.step(|core| handle(core, args)));
+                reply.unwrap_or_default()
+            }
+            .boxed()
+        }
+    }
+}
+
+impl<C: Command> Inner<C> {
+    fn dead(&self) -> bool {
+        self.dead.load(Ordering::SeqCst)
+    }
+
+    /// Runs one input through the core and carries out its `Ready`, all under the lock, so
+    /// that what leaves matches what was persisted. `None` if the peer is dead.
+    fn step<R>(self: &Arc<Self>, input: impl FnOnce(&mut Core<C>) -> R) -> Option<R> {
+        if self.dead() {
+            return None;
+        }
+        let mut st = self.state.lock();
+        let result = input(&mut st.core);
+        let ready = st.core.ready();
+        if let Some(persist) = ready.persist {
+            match persist.snapshot {
+                Some(snapshot) => self.persister.save(persist.state, snapshot),
+                // The persister keeps the saved snapshot: no need to copy it on every save.
+                None => self.persister.save_raft_state(persist.state),
+            }
+        }
+        for message in ready.messages {
+            self.node.spawn(self.clone().send(message));
+        }
+        if !ready.apply.is_empty() {
+            st.deliveries.extend(ready.apply);
+            self.deliveries_added.notify_one();
+        }
+        Some(result)
+    }
+
+    /// Makes one RPC and steps its outcome, with the request, back into the core.
+    async fn send(self: Arc<Self>, message: Message<C>) {
+        let Message { to, seq, request } = message;
+        let end = &self.peers[to];
+        match request {
+            Request::Vote(args) => {
+                let reply = end.call(&args).await.ok();
+                self.step(|core| core.handle_request_vote_reply(to, &args, reply));
+            }
+            Request::Append(args) => {
+                let reply = end.call(&args).await.ok();
+                self.step(|core| core.handle_append_entries_reply(to, seq, &args, reply));
+            }
+            Request::Snapshot(args) => {
+                let reply = end.call(&args).await.ok();
+                self.step(|core| core.handle_install_snapshot_reply(to, seq, &args, reply));
+            }
+        }
+    }
+
+    async fn ticker(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(TICK).await;
+            if self.step(|core| core.tick()).is_none() {
+                return;
+            }
+        }
+    }
+
+    /// Delivers committed commands and snapshots in order, never holding the lock while
+    /// sending.
+    async fn applier(self: Arc<Self>, apply_tx: ApplySender<C>) {
+        loop {
+            let batch = std::mem::take(&mut self.state.lock().deliveries);
+            if batch.is_empty() {
+                if self.dead() {
+                    return;
+                }
+                // A notification sent since the take is kept as a permit: none is lost.
+                self.deliveries_added.notified().await;
+                continue;
+            }
+            for msg in batch {
+                if self.dead() || apply_tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use labrpc::sim;
+    use labrpc::{Network, Server};
+    use tokio::sync::mpsc;
+    use tokio::time::{sleep, timeout};
+
+    /// Three peers on a reliable simulated network: one leader is elected, and commands
+    /// proposed to it reach every peer's service in order.
+    #[test]
+    fn three_peers_elect_a_leader_and_agree() {
+        let outcome = sim::run(&sim::Config::new(2024), || async {
+            let n = 3;
+            let net = Network::new();
+            let (mut rafts, mut appliers) = (Vec::new(), Vec::new());
+            for i in 0..n {
+                let ends: Vec<ClientEnd> = (0..n)
+                    .map(|j| {
+                        let name = format!("{i}->{j}");
+                        let end = net.make_end(name.clone());
+                        net.connect(&name, &j.to_string());
+                        net.enable(&name, true);
+                        end
+                    })
+                    .collect();
+                let (tx, rx) = mpsc::unbounded_channel();
+                let node = sim::Node::new(format!("raft-{i}"));
+                let (raft, server) = node.enter(|| {
+                    let raft = Raft::<u64>::new(ends, i, Persister::new(), tx);
+                    let mut server = Server::new();
+                    server.add_service(raft.service());
+                    (raft, server)
+                });
+                net.add_server(&i.to_string(), server);
+                rafts.push(raft);
+                appliers.push(rx);
+            }
+
+            // One leader within a few election timeouts, and only one.
+            let mut leader = None;
+            for _ in 0..50 {
+                sleep(Duration::from_millis(100)).await;
+                let leaders: Vec<usize> = (0..n).filter(|&i| rafts[i].get_state().1).collect();
+                if let [l] = leaders[..] {
+                    leader = Some(l);
+                    break;
+                }
+            }
+            let leader = leader.expect("no leader elected within 5 s");
+            let term = rafts[leader].get_state().0;
+            assert!(term >= 1);
+            assert!((0..n).all(|i| i == leader || rafts[i].start(0).is_none()));
+
+            for (k, command) in [101, 102, 103].into_iter().enumerate() {
+                assert_eq!(rafts[leader].start(command), Some((k as u64 + 1, term)));
+            }
+            for rx in &mut appliers {
+                for (k, command) in [101, 102, 103].into_iter().enumerate() {
+                    let msg = timeout(Duration::from_secs(2), rx.recv()).await;
+                    let expected = ApplyMsg::Command {
+                        index: k as u64 + 1,
+                        command,
+                    };
+                    assert_eq!(msg.expect("commit within 2 s"), Some(expected));
+                }
+            }
+            // An idle second with a stable leader: heartbeats only, no new term.
+            let rpcs = net.total_count();
+            sleep(Duration::from_secs(1)).await;
+            assert_eq!(rafts[leader].get_state(), (term, true));
+            assert!(net.total_count() - rpcs <= 2 * 10 + 2, "too many idle RPCs");
+            for raft in &rafts {
+                raft.kill();
+            }
+        });
+        if let Err(failure) = outcome {
+            panic!("{failure}");
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The leader side of log replication: what to send each follower, and when; how replies move
+//! `next`/`matched`; and the commit rule.
+//!
+//! # Flow control: one data message in flight per follower, plus heartbeats
+//!
+//! A message *carries data* if it has entries or is an InstallSnapshot. Per follower, at most
+//! one such message is outstanding (`Progress::in_flight`). New entries go out at once when
+//! nothing is outstanding (so `start()` replicates immediately); entries proposed meanwhile
+//! accumulate and leave together, in one message, as soon as the outstanding one is answered.
+//! On a reliable network every entry therefore reaches every follower exactly once, and a burst
+//! of proposals costs a couple of round trips, not one per proposal.
+//!
+//! Every `heartbeat_ticks` without other traffic, a follower gets a heartbeat. If nothing is
+//! outstanding the heartbeat carries whatever the follower has not acknowledged (this is the
+//! retransmission of lost data); otherwise it is an empty *probe*, cheap even for a follower
+//! that is unreachable, and whose answer tells the leader the follower is back.
+//!
+//! An outstanding message stops being outstanding when (a) its own outcome arrives, or (b) the
+//! *reply* to a later message to the same follower arrives: the link works again and the
+//! earlier message was lost or is badly delayed, so waiting for it (a call to a disconnected
+//! peer can take seconds to fail) would only stall replication. A *failure* of a later message
+//! proves nothing, so it does not count. A lost data message is resent by the next heartbeat,
+//! not at once: the follower is likely unreachable, and hammering it would only add traffic.
+//!
+//! # Replies are interpreted against their own request
+//!
+//! The driver hands each request back with its outcome, and nothing is assumed about order:
+//! * a success means the follower holds everything through `prev_log_index + entries.len()`
+//!   of the request; `matched` only ever grows, `next` never drops below `matched + 1`;
+//! * a rejection concerns the request's `prev_log_index`; one at or below `matched` is stale
+//!   (that prefix is known to match) and ignored; otherwise the conflict hint moves `next`
+//!   back, skipping the follower's whole conflicting term, but never forward;
+//! * anything answering an older term, or received after stepping down, is ignored.
+
+use super::core::{Core, Request, Role};
+use super::messages::{
+    AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply,
+};
+use crate::Command;
+
+/// What the leader knows about one follower: Figure 2's nextIndex and matchIndex, plus flow
+/// control.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// The next index to send.
+    pub next: u64,
+    /// The highest index known to be replicated on the follower.
+    pub matched: u64,
+    /// Sequence number of the data-carrying message awaiting its outcome, if any.
+    pub in_flight: Option<u64>,
+    /// Ticks since the last message to the follower.
+    pub idle: u64,
+    /// When (`Core::now`) the follower last answered in this term.
+    pub last_heard: u64,
+}
+
+impl Progress {
+    /// The follower answered message `seq` at `now`: it is alive, and a data message sent
+    /// before `seq` is no longer waited for.
+    fn answered(&mut self, seq: u64, now: u64) {
+        self.last_heard = now;
+        if self.in_flight.is_some_and(|f| f <= seq) {
+            self.in_flight = None;
+        }
+    }
+}
+
+impl<C: Command> Core<C> {
+    pub(super) fn become_leader(&mut self) {
+        self.role = Role::Leader;
+        // Optimistic: assume followers are up to date; the first rejection corrects it.
+        let next = self.log.last_index() + 1;
+        let progress = Progress {
+            next,
+            matched: 0,
+            in_flight: None,
+            idle: 0,
+            last_heard: self.now,
+        };
+        self.progress = vec![progress; self.cfg.peers];
+        // Announce the new leadership at once, before anyone else times out.
+        for peer in self.others() {
+            self.send_append(peer, true);
+        }
+    }
+
+    pub(super) fn tick_heartbeats(&mut self) {
+        for peer in self.others() {
+            let p = &mut self.progress[peer];
+            p.idle += 1;
+            let silent = self.now - p.last_heard > self.cfg.election_ticks.end;
+            let interval = if silent {
+                self.cfg.silent_heartbeat_ticks
+            } else {
+                self.cfg.heartbeat_ticks
+            };
+            if p.idle >= interval {
+                self.send_append(peer, true);
+            }
+        }
+    }
+
+    /// After a proposal: send to every follower that has nothing outstanding.
+    pub(super) fn replicate_new_entries(&mut self) {
+        for peer in self.others() {
+            self.maybe_send(peer);
+        }
+        self.maybe_commit(); // a one-peer cluster commits on its own
+    }
+
+    /// Sends `peer` what it lacks, if it lacks anything and nothing is outstanding.
+    fn maybe_send(&mut self, peer: usize) {
+        let p = &self.progress[peer];
+        if p.in_flight.is_none() && p.next <= self.log.last_index() {
+            self.send_append(peer, true);
+        }
+    }
+
+    /// Sends `peer` an AppendEntries, or an InstallSnapshot if it needs compacted entries.
+    /// Data (entries or the snapshot) goes only if `with_data` and nothing is outstanding;
+    /// otherwise this is an empty probe.
+    fn send_append(&mut self, peer: usize, with_data: bool) {
+        let p = &self.progress[peer];
+        let with_data = with_data && p.in_flight.is_none();
+        let snapshot_index = self.log.snapshot_index();
+        let request = if with_data && p.next <= snapshot_index {
+            Request::Snapshot(InstallSnapshotArgs {
+                term: self.term,
+                leader: self.me(),
+                last_included_index: snapshot_index,
+                last_included_term: self.log.snapshot_term(),
+                data: self.snapshot.clone(),
+            })
+        } else {
+            // A probe checks the follower at next - 1 or, if that is compacted, at the last
+            // entry the snapshot covers: the one earlier entry whose term we still know.
+            let prev = (p.next - 1).max(snapshot_index);
+            let entries = if with_data {
+                self.log.entries_from(prev + 1).to_vec()
+            } else {
+                Vec::new()
+            };
+            Request::Append(AppendEntriesArgs {
+                term: self.term,
+                leader: self.me(),
+                prev_log_index: prev,
+                prev_log_term: self.log.term(prev).expect("prev is in the log"),
+                entries,
+                leader_commit: self.commit,
+            })
+        };
+        let carries_data = match &request {
+            Request::Append(args) => !args.entries.is_empty(),
+            Request::Snapshot(_) => true,
+            Request::Vote(_) => false,
+        };
+        let seq = self.send(peer, request);
+        let p = &mut self.progress[peer];
+        p.idle = 0;
+        if carries_data {
+            p.in_flight = Some(seq);
+        }
+    }
+
+    /// Whether a reply to a request of term `asked` is one this leader should act on.
+    fn is_current(&self, asked: u64, answered: u64) -> bool {
+        self.role == Role::Leader && asked == self.term && answered == self.term
+    }
+
+    /// The network gave no answer to message `seq` (lost, or the peer is unreachable).
+    fn message_lost(&mut self, peer: usize, seq: u64, asked: u64) {
+        if self.role == Role::Leader && asked == self.term {
+            let p = &mut self.progress[peer];
+            if p.in_flight == Some(seq) {
+                p.in_flight = None; // the next heartbeat carries the data again
+            }
+        }
+    }
+
+    /// The outcome of AppendEntries message `seq` sent to `from` with `args`.
+    pub fn handle_append_entries_reply(
+        &mut self,
+        from: usize,
+        seq: u64,
+        args: &AppendEntriesArgs<C>,
+        reply: Option<AppendEntriesReply>,
+    ) {
+        let Some(reply) = reply else {
+            self.message_lost(from, seq, args.term);
+            return;
+        };
+        self.observe_term(reply.term);
+        if !self.is_current(args.term, reply.term) {
+            return;
+        }
+        self.progress[from].answered(seq, self.now);
+        if reply.success {
+            self.advance(from, args.prev_log_index + args.entries.len() as u64);
+        } else {
+            self.back_up(from, args.prev_log_index, &reply);
+        }
+        self.maybe_send(from);
+    }
+
+    /// The outcome of InstallSnapshot message `seq` sent to `from` with `args`.
+    pub fn handle_install_snapshot_reply(
+        &mut self,
+        from: usize,
+        seq: u64,
+        args: &InstallSnapshotArgs,
+        reply: Option<InstallSnapshotReply>,
+    ) {
+        let Some(reply) = reply else {
+            self.message_lost(from, seq, args.term);
+            return;
+        };
+        self.observe_term(reply.term);
+        if !self.is_current(args.term, reply.term) {
+            return;
+        }
+        self.progress[from].answered(seq, self.now);
+        self.advance(from, args.last_included_index);
+        self.maybe_send(from);
+    }
+
+    /// `from` is known to hold everything through `matched`.
+    fn advance(&mut self, from: usize, matched: u64) {
+        let p = &mut self.progress[from];
+        p.matched = p.matched.max(matched);
+        p.next = p.next.max(p.matched + 1);
+        self.maybe_commit();
+    }
+
+    /// `from` rejected a message whose consistency check was at `prev`: move `next` back using
+    /// the conflict hint (section 5.3's optimization).
+    fn back_up(&mut self, from: usize, prev: u64, reply: &AppendEntriesReply) {
+        let matched = self.progress[from].matched;
+        if prev <= matched {
+            return; // stale: the follower is known to match through `matched`
+        }
+        let hint = match reply.conflict_term {
+            // If we have entries of the follower's conflicting term, the logs may agree up to
+            // our last one of them; otherwise skip the follower's whole term.
+            Some(term) => self
+                .log
+                .last_index_of_term(term)
+                .map_or(reply.conflict_index, |last| last + 1),
+            // The follower's log ends before `prev`.
+            None => reply.conflict_index,
+        };
+        // At least one step back from the rejected probe (progress), never to or below what
+        // is known to match, and never forward: a lower `next` from a newer rejection stays.
+        let next = hint.min(prev).max(matched + 1);
+        let p = &mut self.progress[from];
+        p.next = p.next.min(next);
+    }
+
+    /// Figure 2's commit rule for leaders, with Figure 8's restriction: the highest index
+    /// replicated on a majority is committed only if its entry is of the current term. Entries
+    /// of earlier terms are never committed by counting replicas; they commit along with a
+    /// later entry of this term, by the Log Matching property.
+    pub(super) fn maybe_commit(&mut self) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let me = self.me();
+        let last = self.log.last_index();
+        let mut matched: Vec<u64> = (0..self.cfg.peers)
+            .map(|p| {
+                if p == me {
+                    last
+                } else {
+                    self.progress[p].matched
+                }
+            })
+            .collect();
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        let majority = matched[self.quorum() - 1];
+        if majority > self.commit && self.log.term(majority) == Some(self.term) {
+            self.commit = majority;
+        }
+    }
+}
