@@ -13,7 +13,10 @@
 //! Every `heartbeat_ticks` without other traffic, a follower gets a heartbeat. If nothing is
 //! outstanding the heartbeat carries whatever the follower has not acknowledged (this is the
 //! retransmission of lost data); otherwise it is an empty *probe*, cheap even for a follower
-//! that is unreachable, and whose answer tells the leader the follower is back.
+//! that is unreachable, and whose answer tells the leader the follower is back. A follower
+//! that has answered nothing for longer than an election timeout is probably crashed or cut
+//! off: it gets heartbeats at `silent_heartbeat_ticks` instead, still often enough to hear from
+//! the leader before its own election timer fires once it is back.
 //!
 //! An outstanding message stops being outstanding when (a) its own outcome arrives, or (b) the
 //! *reply* to a later message to the same follower arrives: the link works again and the
