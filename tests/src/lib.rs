@@ -1,10 +1,13 @@
 //! labtest: tester support shared by the labs' grader suites.
 //!
 //! * [`report`]: the "Test (2A): ... / ... Passed --" lines, in virtual time.
+//! * [`linearizability`]: porcupine-style linearizability checking of client histories, with a
+//!   key/value model and HTML reports.
 //! * [`run`]: runs a grader test in a simulation, with the replay command of the calling lab.
 //!
 //! The simulation itself (seeds, virtual time, watchdog) lives in `labrpc::sim`.
 
+pub mod linearizability;
 pub mod report;
 
 use std::future::Future;

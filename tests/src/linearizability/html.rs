@@ -1,0 +1,190 @@
+//! The HTML report of a non-linearizable history: one self-contained page, no scripts.
+//!
+//! Each partition gets a timeline with one row per client; an operation is a box from its call
+//! to its return. Times are compressed to their rank among the partition's event times, so short
+//! and long operations stay legible. Boxes of the longest linearizable prefix are green and
+//! numbered in linearization order, the operation that could not be placed is red, operations
+//! with an unknown outcome have a dashed border. Hovering a box shows the operation, its times
+//! and, for linearized ones, the model state after it; the same information is listed below the
+//! timeline. Partitions that are linearizable are folded away.
+
+use super::{Info, PartitionInfo, PartitionVerdict};
+use std::collections::BTreeSet;
+use std::fmt::Write;
+use std::path::Path;
+
+/// Width of one time rank, in pixels.
+const RANK_PX: usize = 26;
+/// Height of a client row, in pixels.
+const ROW_PX: usize = 30;
+/// Width of the client labels, in pixels.
+const LABEL_PX: usize = 90;
+
+const STYLE: &str = "body{font-family:sans-serif;margin:1em;color:#222}\
+h2{font-size:1.1em;margin-top:1.5em}\
+.tl{position:relative;overflow-x:auto;border:1px solid #ccc;background:#fafafa}\
+.row{position:absolute;left:0;font-size:12px;color:#555;border-top:1px solid #eee;width:100%}\
+.op{position:absolute;height:20px;box-sizing:border-box;border:1px solid #777;border-radius:3px;\
+background:#ddd;font-size:11px;line-height:18px;overflow:hidden;white-space:nowrap;padding:0 2px}\
+.op.lin{background:#b7e4b0;border-color:#3a7d32}\
+.op.blocked{background:#f4a6a6;border:2px solid #b00}\
+.op.unknown{border-style:dashed}\
+ol{font-family:monospace;font-size:12px}.bad{color:#b00;font-weight:bold}\
+.legend span{display:inline-block;padding:0 6px;margin-right:6px;border:1px solid #777}";
+
+/// Escapes text for HTML content and attribute values.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Renders `info` as a self-contained HTML page titled `title`.
+pub fn render_html_report(title: &str, info: &Info) -> String {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title>\
+         <style>{STYLE}</style></head><body>\n<h1>{t}</h1>\n<p class=\"legend\">\
+         <span style=\"background:#b7e4b0\">linearized (order #)</span>\
+         <span style=\"background:#f4a6a6\">could not be placed</span>\
+         <span style=\"background:#ddd\">not reached</span>\
+         <span style=\"border-style:dashed\">outcome unknown</span> \
+         Hover an operation for details.</p>\n",
+        t = esc(title)
+    );
+    let mut order: Vec<usize> = (0..info.partitions.len()).collect();
+    order.sort_by_key(|&i| info.partitions[i].verdict == PartitionVerdict::Ok);
+    for i in order {
+        partition(&mut h, i, &info.partitions[i]);
+    }
+    h.push_str("</body></html>\n");
+    h
+}
+
+/// Writes the report of [`render_html_report`] to `path`.
+pub fn write_html_report(path: impl AsRef<Path>, title: &str, info: &Info) -> std::io::Result<()> {
+    std::fs::write(path, render_html_report(title, info))
+}
+
+/// Renders one partition.
+fn partition(h: &mut String, index: usize, p: &PartitionInfo) {
+    let ok = p.verdict == PartitionVerdict::Ok;
+    let summary = format!(
+        "Partition {index}: {:?}, {} of {} operations linearized",
+        p.verdict,
+        p.linearized.len(),
+        p.ops.len()
+    );
+    if ok {
+        let _ = writeln!(h, "<details><summary>{}</summary>", esc(&summary));
+    } else {
+        let _ = writeln!(h, "<h2>{}</h2>", esc(&summary));
+    }
+    if let Some(b) = p.blocked {
+        let op = &p.ops[b];
+        let _ = writeln!(
+            h,
+            "<p class=\"bad\">Could not place: client {} {} [{}, {}] after state {}</p>",
+            op.client,
+            esc(&op.description),
+            op.call,
+            op.ret,
+            esc(p.states.last().map(String::as_str).unwrap_or("?"))
+        );
+    }
+    // Position in the linearization, per operation.
+    let mut rank_in_lin = vec![None; p.ops.len()];
+    for (k, &i) in p.linearized.iter().enumerate() {
+        rank_in_lin[i] = Some(k);
+    }
+    let times: Vec<u64> = p
+        .ops
+        .iter()
+        .flat_map(|op| [op.call, op.ret])
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let x = |t: u64| LABEL_PX + times.partition_point(|&u| u < t) * RANK_PX;
+    let clients: Vec<usize> = p
+        .ops
+        .iter()
+        .map(|op| op.client)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let width = LABEL_PX + (times.len() + 1) * RANK_PX;
+    let _ = writeln!(
+        h,
+        "<div class=\"tl\" style=\"height:{}px\"><div style=\"width:{width}px;height:1px\"></div>",
+        clients.len() * ROW_PX + 4
+    );
+    for (row, c) in clients.iter().enumerate() {
+        let _ = writeln!(
+            h,
+            "<div class=\"row\" style=\"top:{}px;height:{ROW_PX}px;width:{width}px\">client {c}</div>",
+            row * ROW_PX
+        );
+    }
+    for (i, op) in p.ops.iter().enumerate() {
+        let row = clients.binary_search(&op.client).unwrap_or(0);
+        let (left, right) = (x(op.call), x(op.ret));
+        let mut class = String::from("op");
+        let mut tip = format!(
+            "client {}: {}\ncall {}, return {}",
+            op.client, op.description, op.call, op.ret
+        );
+        let mut label = op.description.clone();
+        if let Some(k) = rank_in_lin[i] {
+            class.push_str(" lin");
+            let _ = write!(
+                tip,
+                "\nlinearized #{}; state after: {}",
+                k + 1,
+                p.states[k + 1]
+            );
+            label = format!("#{} {}", k + 1, op.description);
+        }
+        if Some(i) == p.blocked {
+            class.push_str(" blocked");
+            tip.push_str("\ncould not be placed after the prefix");
+        }
+        if op.unknown {
+            class.push_str(" unknown");
+            tip.push_str("\noutcome unknown");
+        }
+        let _ = writeln!(
+            h,
+            "<div class=\"{class}\" style=\"left:{left}px;width:{}px;top:{}px\" title=\"{}\">{}</div>",
+            (right - left).max(RANK_PX / 2),
+            row * ROW_PX + 5,
+            esc(&tip),
+            esc(&label)
+        );
+    }
+    h.push_str("</div>\n<ol start=\"0\">\n");
+    let _ = writeln!(h, "<li>initial state: {}</li>", esc(&p.states[0]));
+    for (k, &i) in p.linearized.iter().enumerate() {
+        let op = &p.ops[i];
+        let _ = writeln!(
+            h,
+            "<li>client {}: {} &rarr; {}</li>",
+            op.client,
+            esc(&op.description),
+            esc(&p.states[k + 1])
+        );
+    }
+    h.push_str("</ol>\n");
+    if ok {
+        h.push_str("</details>\n");
+    }
+}

@@ -1,0 +1,349 @@
+//! Tests of the linearizability checker: known-answer histories, generated histories
+//! cross-checked against a brute-force checker, unknown outcomes, the timeout and the HTML
+//! report.
+
+use labtest::linearizability::kv::{KvInput, KvModel, KvOperation};
+use labtest::linearizability::{
+    check_operations, kv_testdata_dir, parse_edn, write_html_report, CheckResult, Operation,
+    PartitionVerdict,
+};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------------------------
+// Known answers
+
+fn load(name: &str) -> Vec<KvOperation> {
+    let dir = kv_testdata_dir();
+    assert!(
+        dir.is_dir(),
+        "known-answer histories not found at {}: the `shared/` checkout must sit beside the \
+         workspace (<x>/main and <x>/shared)",
+        dir.display()
+    );
+    let path = dir.join(format!("{name}.txt"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    parse_edn(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn known_answer_histories() {
+    for (name, ops, linearizable) in [
+        ("c01-ok", 58, true),
+        ("c01-bad", 38, false),
+        ("c10-ok", 337, true),
+        ("c10-bad", 405, false),
+        ("c50-ok", 1712, true),
+        ("c50-bad", 2024, false),
+    ] {
+        let history = load(name);
+        assert_eq!(history.len(), ops, "{name}: operation count");
+        let result = check_operations(&KvModel, history, Some(Duration::from_secs(30)));
+        match (&result, linearizable) {
+            (CheckResult::Ok, true) | (CheckResult::Illegal(_), false) => {}
+            _ => panic!("{name}: wrong verdict {result:?}"),
+        }
+    }
+}
+
+#[test]
+fn illegal_info_and_html_report() {
+    let CheckResult::Illegal(info) = check_operations(&KvModel, load("c01-bad"), None) else {
+        panic!("c01-bad must be illegal");
+    };
+    let bad = info
+        .partitions
+        .iter()
+        .find(|p| p.verdict == PartitionVerdict::Illegal)
+        .expect("an illegal partition");
+    assert!(bad.linearized.len() < bad.ops.len());
+    assert_eq!(bad.states.len(), bad.linearized.len() + 1);
+    let blocked = &bad.ops[bad.blocked.expect("a blocked operation")];
+    assert!(!bad.linearized.contains(&bad.blocked.unwrap()));
+    assert!(
+        blocked.description.starts_with("get("),
+        "{}",
+        blocked.description
+    );
+    assert!(info.to_string().contains("could not place"));
+
+    let path = std::env::temp_dir().join(format!("labtest-lin-{}.html", std::process::id()));
+    write_html_report(&path, "c01-bad", &info).unwrap();
+    let html = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("client 0"), "client rows");
+    assert!(html.contains("class=\"op lin\""), "linearized prefix");
+    assert!(html.contains("class=\"op blocked\""), "offending operation");
+    let escaped = blocked
+        .description
+        .replace('&', "&amp;")
+        .replace('>', "&gt;")
+        .replace('<', "&lt;")
+        .replace('\'', "&#39;");
+    assert!(html.contains(&escaped), "offending operation's description");
+    assert!(html.contains("state after"), "states on hover");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated histories
+
+/// splitmix64: a tiny deterministic PRNG.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// A linearizable history of `n` operations on `keys` keys: operations take effect at points
+/// 10, 20, ... in order, and each interval reaches up to `spread` around its point, so that
+/// neighbours overlap. Returns the history and, per operation, the values its key held before.
+fn linearizable_history(
+    rng: &mut Rng,
+    n: usize,
+    keys: u64,
+    spread: u64,
+) -> (Vec<KvOperation>, Vec<Vec<String>>) {
+    let mut store: BTreeMap<String, String> = BTreeMap::new();
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut ops = Vec::new();
+    let mut earlier = Vec::new();
+    for i in 0..n {
+        let point = 10 * (i as u64 + 1) + spread;
+        let call = point - rng.below(spread + 1);
+        let ret = point + rng.below(spread + 1);
+        let key = format!("k{}", rng.below(keys));
+        let value = format!("v{i} ");
+        let cur = store.get(&key).cloned().unwrap_or_default();
+        let past = seen
+            .entry(key.clone())
+            .or_insert_with(|| vec![String::new()]);
+        earlier.push(past.clone());
+        let (input, output) = match rng.below(3) {
+            0 => (KvInput::Get(key.clone()), cur.clone()),
+            1 => (KvInput::Put(key.clone(), value.clone()), String::new()),
+            _ => (KvInput::Append(key.clone(), value.clone()), String::new()),
+        };
+        match &input {
+            KvInput::Get(_) => {}
+            KvInput::Put(_, v) => {
+                store.insert(key.clone(), v.clone());
+            }
+            KvInput::Append(_, v) => {
+                store.insert(key.clone(), cur + v);
+            }
+        }
+        past.push(store.get(&key).cloned().unwrap_or_default());
+        ops.push(Operation::new(i % 3, input, output, call, ret));
+    }
+    (ops, earlier)
+}
+
+/// Decides linearizability by trying every order consistent with real time, on a whole-store
+/// model (no partitioning): the reference for small histories.
+fn brute_force(history: &[KvOperation]) -> bool {
+    let end = history.iter().map(|o| o.call.max(o.ret)).max().unwrap_or(0) + 1;
+    let ops: Vec<(u64, u64, &KvOperation)> = history
+        .iter()
+        .map(|o| (o.call, if o.output.is_some() { o.ret } else { end }, o))
+        .collect();
+    fn dfs(
+        ops: &[(u64, u64, &KvOperation)],
+        done: &mut Vec<bool>,
+        store: &BTreeMap<String, String>,
+    ) -> bool {
+        if done.iter().all(|&d| d) {
+            return true;
+        }
+        for i in 0..ops.len() {
+            if done[i] {
+                continue;
+            }
+            // i can go next unless some pending operation returned before i was called.
+            let (call, _, op) = ops[i];
+            if (0..ops.len()).any(|j| !done[j] && ops[j].1 < call) {
+                continue;
+            }
+            let key = op.input.key().to_string();
+            let cur = store.get(&key).cloned().unwrap_or_default();
+            let mut next = store.clone();
+            match &op.input {
+                KvInput::Get(_) => {
+                    if op.output.as_ref().is_some_and(|v| *v != cur) {
+                        continue;
+                    }
+                }
+                KvInput::Put(_, v) => {
+                    next.insert(key, v.clone());
+                }
+                KvInput::Append(_, v) => {
+                    next.insert(key, cur + v);
+                }
+            }
+            done[i] = true;
+            let found = dfs(ops, done, &next);
+            done[i] = false;
+            if found {
+                return true;
+            }
+        }
+        false
+    }
+    dfs(&ops, &mut vec![false; ops.len()], &BTreeMap::new())
+}
+
+fn verdict(history: Vec<KvOperation>) -> bool {
+    match check_operations(&KvModel, history, Some(Duration::from_secs(10))) {
+        CheckResult::Ok => true,
+        CheckResult::Illegal(_) => false,
+        CheckResult::Unknown => panic!("small history timed out"),
+    }
+}
+
+#[test]
+fn generated_histories_agree_with_brute_force() {
+    let mut rng = Rng(0x6824);
+    let (mut linearizable, mut illegal) = (0, 0);
+    for case in 0..1500 {
+        let n = 1 + rng.below(7) as usize;
+        let keys = 1 + rng.below(2);
+        let spread = rng.below(25);
+        let (mut ops, earlier) = linearizable_history(&mut rng, n, keys, spread);
+        let mutate = case % 3;
+        if mutate >= 1 {
+            // A stale (or made-up) read.
+            for (i, op) in ops.iter_mut().enumerate() {
+                if matches!(op.input, KvInput::Get(_)) && rng.chance(50) {
+                    let past = &earlier[i];
+                    op.output = Some(if rng.chance(80) {
+                        past[rng.below(past.len() as u64) as usize].clone()
+                    } else {
+                        "zz".to_string()
+                    });
+                }
+            }
+        }
+        if mutate == 2 {
+            // Some outcomes unknown.
+            for op in ops.iter_mut() {
+                if rng.chance(25) {
+                    op.output = None;
+                }
+            }
+        }
+        let expected = brute_force(&ops);
+        if mutate == 0 {
+            assert!(
+                expected,
+                "case {case}: the generator must produce linearizable histories"
+            );
+        }
+        assert_eq!(verdict(ops.clone()), expected, "case {case}: {ops:#?}");
+        if expected {
+            linearizable += 1;
+        } else {
+            illegal += 1;
+        }
+    }
+    // Both answers must be well represented.
+    assert!(
+        linearizable > 300 && illegal > 200,
+        "{linearizable} / {illegal}"
+    );
+}
+
+#[test]
+fn large_generated_histories() {
+    let mut rng = Rng(42);
+    for case in 0..20 {
+        let (ops, _) = linearizable_history(&mut rng, 400, 4, 30);
+        assert!(
+            verdict(ops.clone()),
+            "case {case}: linearizable by construction"
+        );
+        // Without overlap, a stale read is always illegal.
+        let (mut ops, earlier) = linearizable_history(&mut rng, 300, 3, 0);
+        let stale = (0..ops.len()).rev().find(|&i| {
+            matches!(ops[i].input, KvInput::Get(_))
+                && earlier[i].iter().any(|v| Some(v) != ops[i].output.as_ref())
+        });
+        if let Some(i) = stale {
+            let value = earlier[i]
+                .iter()
+                .find(|v| Some(*v) != ops[i].output.as_ref())
+                .unwrap()
+                .clone();
+            ops[i].output = Some(value);
+            assert!(!verdict(ops), "case {case}: stale read at {i}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unknown outcomes and the timeout
+
+fn get(client: usize, key: &str, value: &str, call: u64, ret: u64) -> KvOperation {
+    Operation::new(client, KvInput::Get(key.into()), value.into(), call, ret)
+}
+
+#[test]
+fn unknown_outcomes() {
+    let put = |call| Operation::unknown(0, KvInput::Put("k".into(), "1".into()), call);
+    // The put may have taken effect...
+    assert!(verdict(vec![put(0), get(1, "k", "1", 10, 11)]));
+    // ... or not ...
+    assert!(verdict(vec![put(0), get(1, "k", "", 10, 11)]));
+    // ... but not both, in that order.
+    assert!(!verdict(vec![
+        put(0),
+        get(1, "k", "1", 10, 11),
+        get(1, "k", "", 20, 21)
+    ]));
+    // It cannot take effect before it was called.
+    assert!(!verdict(vec![get(1, "k", "1", 0, 1), put(5)]));
+    // A get with an unknown outcome may have read anything.
+    let unknown_get = Operation::unknown(2, KvInput::Get("k".into()), 0);
+    assert!(verdict(vec![unknown_get, get(1, "k", "", 10, 11)]));
+    // An append with an unknown outcome can take effect late.
+    assert!(verdict(vec![
+        Operation::unknown(0, KvInput::Append("k".into(), "a".into()), 0),
+        get(1, "k", "", 10, 11),
+        get(1, "k", "a", 20, 21),
+    ]));
+}
+
+#[test]
+fn timeout_gives_unknown_quickly() {
+    // Forty concurrent appends of distinct values and a concurrent get of a value they cannot
+    // produce: every order of every subset of the appends is a distinct state.
+    let mut ops: Vec<KvOperation> = (0..40)
+        .map(|i| {
+            Operation::new(
+                i,
+                KvInput::Append("k".into(), format!("<{i}>")),
+                String::new(),
+                0,
+                1000,
+            )
+        })
+        .collect();
+    ops.push(get(40, "k", "impossible", 0, 1000));
+    let start = Instant::now();
+    let result = check_operations(&KvModel, ops, Some(Duration::from_millis(200)));
+    let took = start.elapsed();
+    assert!(result.is_unknown(), "{result:?}");
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+}
