@@ -166,6 +166,18 @@ impl<C: Command> Core<C> {
     }
 
     /// Whether a reply to a request of term `asked` is one this leader should act on.
+    /// The common first step of every reply: learn its term, and if it answers a request of
+    /// this leader's current term, record that `from` answered message `seq`. Returns whether
+    /// the reply should be acted on.
+    fn accept_reply(&mut self, from: usize, seq: u64, asked: u64, answered: u64) -> bool {
+        self.observe_term(answered);
+        if !self.is_current(asked, answered) {
+            return false;
+        }
+        self.progress[from].answered(seq, self.now);
+        true
+    }
+
     fn is_current(&self, asked: u64, answered: u64) -> bool {
         self.role == Role::Leader && asked == self.term && answered == self.term
     }
@@ -192,11 +204,9 @@ impl<C: Command> Core<C> {
             self.message_lost(from, seq, args.term);
             return;
         };
-        self.observe_term(reply.term);
-        if !self.is_current(args.term, reply.term) {
+        if !self.accept_reply(from, seq, args.term, reply.term) {
             return;
         }
-        self.progress[from].answered(seq, self.now);
         if reply.success {
             self.advance(from, args.prev_log_index + args.entries.len() as u64);
         } else {
@@ -217,11 +227,9 @@ impl<C: Command> Core<C> {
             self.message_lost(from, seq, args.term);
             return;
         };
-        self.observe_term(reply.term);
-        if !self.is_current(args.term, reply.term) {
+        if !self.accept_reply(from, seq, args.term, reply.term) {
             return;
         }
-        self.progress[from].answered(seq, self.now);
         self.advance(from, args.last_included_index);
         self.maybe_send(from);
     }
