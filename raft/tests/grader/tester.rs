@@ -5,6 +5,7 @@
 //! rounds of 450-549 ms, the network has long delays on, snapshots every 10 entries.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -122,7 +123,7 @@ pub struct Config {
     snapshot: bool,
     applied: Arc<Mutex<Applied>>,
     peers: Mutex<Vec<Peer>>,
-    next_end: Mutex<u64>,
+    next_end: AtomicU64,
     begin: Mutex<Option<Begin>>,
 }
 
@@ -152,7 +153,7 @@ impl Config {
                 max_index: 0,
             })),
             peers: Mutex::new(peers),
-            next_end: Mutex::new(0),
+            next_end: AtomicU64::new(0),
             begin: Mutex::new(None),
         });
         for i in 0..n {
@@ -208,9 +209,10 @@ impl Config {
         self.crash1(i);
         let ends: Vec<String> = (0..self.n)
             .map(|j| {
-                let mut next = self.next_end.lock();
-                *next += 1;
-                format!("end{}-{i}->{j}", *next)
+                format!(
+                    "end{}-{i}->{j}",
+                    self.next_end.fetch_add(1, Ordering::Relaxed) + 1
+                )
             })
             .collect();
         let clients: Vec<_> = ends
@@ -223,11 +225,9 @@ impl Config {
             })
             .collect();
 
-        let persister = {
-            let mut peers = self.peers.lock();
-            peers[i].saved = peers[i].saved.copy();
-            peers[i].saved.clone()
-        };
+        // crash1 above already gave the peer a fresh copy of its persister, which nothing of the
+        // old incarnation holds: the new one gets that.
+        let persister = self.peers.lock()[i].saved.clone();
         {
             let mut applied = self.applied.lock();
             applied.last_applied[i] = 0;
