@@ -22,10 +22,10 @@ use crate::sim::{self, DropReason, Event, NodeId};
 /// a handler that never returns on a live, connected server blocks its caller forever (wrap the
 /// call in `tokio::time::timeout` when that matters).
 ///
-/// On a reliable network a call whose handler answers at once takes no virtual time. Virtual
-/// time only moves when every task is waiting, so a loop that retries calls without sleeping
-/// (a clerk cycling through servers that all answer "wrong leader") stops the clock, and the
-/// test fails as a busy loop: sleep a little between rounds of retries, as MIT's handouts ask.
+/// Every delivered call takes virtual time: the reliable network's latency
+/// ([`Network::set_latency`]) or the unreliable network's delay. A loop of calls therefore never
+/// stops the clock, though a clerk should still pause between rounds of retries, as MIT's
+/// handouts ask, rather than flood the servers.
 #[derive(Clone)]
 pub struct ClientEnd {
     net: Network,
@@ -37,6 +37,7 @@ pub struct ClientEnd {
 struct Route {
     server: Option<(SlotId, Arc<Server>)>,
     reliable: bool,
+    latency_ms: u64,
     long_delays: bool,
     long_reordering: bool,
 }
@@ -84,6 +85,7 @@ impl ClientEnd {
         Route {
             server,
             reliable: st.reliable,
+            latency_ms: st.latency_ms,
             long_delays: st.long_delays,
             long_reordering: st.long_reordering,
         }
@@ -111,7 +113,9 @@ impl ClientEnd {
             sleep_ms(ms).await;
             return self.dropped(DropReason::Unreachable, RpcError::Unreachable);
         };
-        if !route.reliable {
+        if route.reliable {
+            sleep_ms(route.latency_ms).await;
+        } else {
             sleep_ms(sim::network_below(27)).await;
             if sim::network_below(1000) < 100 {
                 return self.dropped(DropReason::Request, RpcError::RequestLost);

@@ -38,8 +38,12 @@
 //! .unwrap();
 //! ```
 //!
-//! # Semantics (MIT's labrpc, exactly)
+//! # Semantics (MIT's labrpc, exactly, plus a latency)
 //!
+//! * Reliable network: a request takes [`DEFAULT_LATENCY_MS`] (5 virtual ms, see
+//!   [`Network::set_latency`]) to reach its server; the reply returns at once. MIT adds no
+//!   delay, but there real time passes while code runs; here time is virtual, and without a
+//!   latency a whole agreement could take no time at all.
 //! * Ends start disabled and unconnected. A call on a disabled or unconnected end, or to a
 //!   server name with no server, fails after 0-99 ms, or 0-6999 ms with
 //!   [`Network::set_long_delays`]; its handler does not run.
@@ -63,5 +67,5 @@ pub mod sim;
 
 pub use end::ClientEnd;
 pub use error::RpcError;
-pub use network::Network;
+pub use network::{Network, DEFAULT_LATENCY_MS};
 pub use server::{Rpc, Server, Service};

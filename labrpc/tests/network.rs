@@ -173,6 +173,7 @@ fn long_reordering_delays_two_thirds_of_replies_by_200_to_2199_ms() {
         let (probe, _) = add_probe(&net, "s");
         let end = connected_end(&net, "c", "s");
         net.set_long_reordering(true);
+        net.set_latency(Duration::ZERO); // so that a call's time is its reply's hold
         let n = 900;
         let results = concurrent_bumps(&end, n).await;
         let mut held = Vec::new();
@@ -200,6 +201,33 @@ fn long_reordering_delays_two_thirds_of_replies_by_200_to_2199_ms() {
 /// A call on a disabled end fails with `Unreachable` after 0-99 ms, or 0-6999 ms with long
 /// delays, without running the handler; so does one on an unconnected end or to a deleted
 /// server.
+/// A reliable call travels the network's latency before its handler runs, and its reply comes
+/// back at once: a retry loop always lets virtual time advance.
+#[test]
+fn reliable_calls_take_the_latency_before_dispatch() {
+    sim::test(|| async {
+        let net = Network::new();
+        let (probe, _) = add_probe(&net, "s");
+        let end = connected_end(&net, "c", "s");
+        let t0 = sim::now();
+        assert_eq!(end.call(&Bump(1)).await, Ok(2));
+        let default = Duration::from_millis(labrpc::DEFAULT_LATENCY_MS);
+        assert_eq!(sim::now() - t0, default);
+        net.set_latency(Duration::from_millis(40));
+        let t1 = sim::now();
+        let e = end.clone();
+        let call = sim::spawn(async move { e.call(&Bump(2)).await });
+        tokio::time::sleep(Duration::from_millis(39)).await;
+        assert_eq!(
+            Probe::get(&probe.runs),
+            1,
+            "dispatched before the latency passed"
+        );
+        assert_eq!(call.await.unwrap(), Ok(3));
+        assert_eq!(sim::now() - t1, Duration::from_millis(40));
+    });
+}
+
 #[test]
 fn unreachable_calls_fail_after_0_to_99_ms_or_0_to_6999_with_long_delays() {
     sim::test(|| async {
@@ -399,6 +427,7 @@ fn crashing_the_server_node_aborts_its_handlers() {
         let net = Network::new();
         let (probe, node) = add_probe(&net, "s");
         let end = connected_end(&net, "c", "s");
+        net.set_latency(Duration::ZERO); // the handler starts at time 0
 
         let e = end.clone();
         let call = sim::spawn(async move { e.call(&Slow).await });
