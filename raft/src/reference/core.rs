@@ -23,7 +23,7 @@
 
 use std::ops::Range;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::log::{Entry, Log};
 use super::messages::{
@@ -115,14 +115,16 @@ pub struct Ready<C> {
 
 /// The persistent state as encoded (Figure 2's currentTerm, votedFor, log[], plus the log's
 /// snapshot offset). Encoded from borrowed fields, decoded into [`HardState`]: the same layout.
-#[derive(Serialize)]
-struct HardStateRef<'a, C> {
+#[cfg(test)]
+#[derive(serde::Serialize)]
+pub(super) struct HardStateRef<'a, C> {
     term: u64,
     voted_for: Option<usize>,
     log: &'a Log<C>,
 }
 
 #[derive(Deserialize)]
+#[serde(bound = "C: Command")]
 struct HardState<C> {
     term: u64,
     voted_for: Option<usize>,
@@ -289,13 +291,12 @@ impl<C: Command> Core<C> {
     }
 
     /// The persistent state, labgob-encoded.
+    /// The same bytes as encoding [`HardStateRef`], without encoding the log's entries again.
     pub fn encode_state(&self) -> Vec<u8> {
-        let hs = HardStateRef {
-            term: self.term,
-            voted_for: self.voted_for,
-            log: &self.log,
-        };
-        labgob::encode(&hs).expect("Raft state is always encodable")
+        let mut bytes =
+            labgob::encode(&(self.term, self.voted_for)).expect("Raft state is always encodable");
+        self.log.encode_into(&mut bytes);
+        bytes
     }
 
     /// Queues `request` for peer `to`; returns the message's sequence number.

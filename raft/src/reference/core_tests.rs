@@ -158,6 +158,25 @@ impl Cluster {
     }
 }
 
+/// What a peer persists is byte for byte what labgob makes of its state, after a restore and
+/// after the log changed.
+#[test]
+fn persisted_state_is_labgob_of_the_hard_state() {
+    let mut c = core(0, 3, 4, &[1, 1, 2, 4]);
+    assert_eq!(c.encode_state(), persisted(4, &[1, 1, 2, 4]));
+    c.voted_for = Some(0);
+    c.log.append(Entry {
+        term: 4,
+        command: 5,
+    });
+    let expected = HardStateRef {
+        term: 4,
+        voted_for: Some(0),
+        log: &c.log,
+    };
+    assert_eq!(c.encode_state(), labgob::encode(&expected).unwrap());
+}
+
 #[test]
 fn elects_one_leader_and_stays_quiet() {
     let mut c = Cluster::fresh(3);

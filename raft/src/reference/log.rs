@@ -13,8 +13,16 @@
 //!
 //! Terms never decrease along a log (every leader appends entries of its own term after what it
 //! holds), so searches by term are binary searches.
+//!
+//! The log also keeps every retained entry labgob-encoded, appended as the entry arrives. Raft
+//! must persist its whole state before answering, and the persister (like MIT's) takes the
+//! whole state as one byte string; encoding the full log for every save made persistence
+//! quadratic, 90% of the CPU of a kvraft test without snapshots. With the encodings kept, a save
+//! encodes a few header fields and copies bytes.
 
 use serde::{Deserialize, Serialize};
+
+use crate::Command;
 
 /// One log entry. Its index is implicit: its position in the log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,11 +34,79 @@ pub struct Entry<C> {
 }
 
 /// The log after the snapshot: entries `snapshot_index + 1 ..= last_index()`.
+///
+/// Serialized, it is the three fields in order; deserializing rebuilds the encodings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound(serialize = "C: Serialize", deserialize = "C: Command"))]
+#[serde(from = "LogFields<C>")]
 pub struct Log<C> {
     snapshot_index: u64,
     snapshot_term: u64,
     entries: Vec<Entry<C>>,
+    #[serde(skip)]
+    encoded: EncodedEntries,
+}
+
+/// What a [`Log`] decodes from: the same fields, without the encodings.
+#[derive(Deserialize)]
+struct LogFields<C> {
+    snapshot_index: u64,
+    snapshot_term: u64,
+    entries: Vec<Entry<C>>,
+}
+
+impl<C: Command> From<LogFields<C>> for Log<C> {
+    fn from(fields: LogFields<C>) -> Self {
+        let mut encoded = EncodedEntries::default();
+        for entry in &fields.entries {
+            encoded.push(entry);
+        }
+        Log {
+            snapshot_index: fields.snapshot_index,
+            snapshot_term: fields.snapshot_term,
+            entries: fields.entries,
+            encoded,
+        }
+    }
+}
+
+/// The retained entries, each labgob-encoded, back to back: entry `i` is
+/// `bytes[starts[i]..starts[i + 1]]` (the last one runs to the end).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct EncodedEntries {
+    bytes: Vec<u8>,
+    starts: Vec<usize>,
+}
+
+impl EncodedEntries {
+    fn push<C: Command>(&mut self, entry: &Entry<C>) {
+        let encoded = labgob::encode(entry).expect("log entries are always encodable");
+        self.starts.push(self.bytes.len());
+        self.bytes.extend_from_slice(&encoded);
+    }
+
+    /// Keeps the first `len` entries.
+    fn truncate(&mut self, len: usize) {
+        if let Some(&end) = self.starts.get(len) {
+            self.bytes.truncate(end);
+            self.starts.truncate(len);
+        }
+    }
+
+    /// Drops the first `n` entries.
+    fn drain_front(&mut self, n: usize) {
+        let cut = self.starts.get(n).copied().unwrap_or(self.bytes.len());
+        self.bytes.drain(..cut);
+        self.starts.drain(..n);
+        for start in &mut self.starts {
+            *start -= cut;
+        }
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.bytes.shrink_to_fit();
+        self.starts.shrink_to_fit();
+    }
 }
 
 impl<C> Default for Log<C> {
@@ -39,11 +115,12 @@ impl<C> Default for Log<C> {
             snapshot_index: 0,
             snapshot_term: 0,
             entries: Vec::new(),
+            encoded: EncodedEntries::default(),
         }
     }
 }
 
-impl<C: Clone> Log<C> {
+impl<C: Command> Log<C> {
     /// The last index the snapshot covers (0 without a snapshot).
     pub fn snapshot_index(&self) -> u64 {
         self.snapshot_index
@@ -101,8 +178,17 @@ impl<C: Clone> Log<C> {
 
     /// Appends `entry` and returns its index.
     pub fn append(&mut self, entry: Entry<C>) -> u64 {
+        self.encoded.push(&entry);
         self.entries.push(entry);
         self.last_index()
+    }
+
+    /// The log encoded as labgob encodes it (`snapshot_index`, `snapshot_term`, `entries`),
+    /// appended to `out`, from the kept encodings of the entries.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let head = (self.snapshot_index, self.snapshot_term, self.entries.len());
+        out.extend_from_slice(&labgob::encode(&head).expect("integers are always encodable"));
+        out.extend_from_slice(&self.encoded.bytes);
     }
 
     /// The first retained index whose term is `term`, or where it would be. Used for the
@@ -150,17 +236,20 @@ impl<C: Clone> Log<C> {
                     );
                     let pos = self.pos(index);
                     self.entries.truncate(pos);
+                    self.encoded.truncate(pos);
                 }
                 None => {}
             }
-            self.entries.push(entry);
+            self.append(entry);
             changed = true;
             break;
         }
         // Past the first new entry, everything is appended as is.
-        let before = self.entries.len();
-        self.entries.extend(entries);
-        changed || self.entries.len() != before
+        for entry in entries {
+            self.append(entry);
+            changed = true;
+        }
+        changed
     }
 
     /// Discards everything through `index`, whose term is `term`, because a snapshot now covers
@@ -174,8 +263,10 @@ impl<C: Clone> Log<C> {
         if self.term(index) == Some(term) {
             let pos = self.pos(index);
             self.entries.drain(..=pos);
+            self.encoded.drain_front(pos + 1);
         } else {
             self.entries.clear();
+            self.encoded = EncodedEntries::default();
         }
         self.snapshot_index = index;
         self.snapshot_term = term;
@@ -183,6 +274,7 @@ impl<C: Clone> Log<C> {
         // once it is mostly empty, so a long-running peer's memory tracks its log, not its past.
         if self.entries.capacity() > 64 && self.entries.capacity() > 4 * self.entries.len() {
             self.entries.shrink_to_fit();
+            self.encoded.shrink_to_fit();
         }
     }
 }
@@ -241,6 +333,29 @@ mod tests {
     fn merge_never_cuts_committed_entries() {
         let mut l = log(&[1, 1, 2]);
         l.merge(1, vec![e(3, 9)], 2);
+    }
+
+    /// The kept encodings stay exactly what labgob makes of the log, through every kind of change.
+    #[test]
+    fn kept_encoding_is_labgobs() {
+        let check = |l: &Log<u64>| {
+            let mut fast = Vec::new();
+            l.encode_into(&mut fast);
+            assert_eq!(fast, labgob::encode(l).unwrap());
+            assert_eq!(&labgob::decode::<Log<u64>>(&fast).unwrap(), l);
+        };
+        let mut l = log(&[1, 1, 2, 2, 3]);
+        check(&l);
+        l.merge(2, vec![e(3, 300), e(3, 400)], 0);
+        check(&l);
+        l.compact(2, 1);
+        check(&l);
+        l.merge(4, vec![e(4, 1 << 40)], 0);
+        check(&l);
+        l.compact(9, 5);
+        check(&l);
+        l.append(e(6, 7));
+        check(&l);
     }
 
     #[test]
