@@ -47,6 +47,10 @@ mod raft;
 
 pub use crate::raft::Raft;
 
+/// Whether this build is the reference solution (feature `reference`) rather than the student's
+/// `src/raft.rs`. The labs above Raft name it in their replay commands.
+pub const REFERENCE: bool = cfg!(feature = "reference");
+
 /// What a Raft log can hold: any value that can be cloned, compared in tests, and encoded.
 pub trait Command:
     Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static

@@ -1,5 +1,6 @@
 //! labtest: tester support shared by the labs' grader suites.
 //!
+//! * [`EndMaker`]: fresh client ends for every peer incarnation and clerk.
 //! * [`report`]: the "Test (2A): ... / ... Passed --" lines, in virtual time.
 //! * [`linearizability`]: porcupine-style linearizability checking of client histories, with a
 //!   key/value model and HTML reports.
@@ -7,23 +8,30 @@
 //!
 //! The simulation itself (seeds, virtual time, watchdog) lives in `labrpc::sim`.
 
+mod ends;
 pub mod linearizability;
 pub mod report;
 
+pub use ends::EndMaker;
+
 use std::future::Future;
 
-/// Runs a grader test of a lab crate in a simulation (see `labrpc::sim::Test`). `reference`
-/// says whether the lab was built with its `reference` feature, so the replay command printed
-/// on failure builds the same code.
-pub fn run<F, Fut>(reference: bool, body: F)
+/// Runs a grader test of lab crate `package` in a simulation (see `labrpc::sim::Test`).
+/// `features` are the cargo features the lab was built with (`"reference"`,
+/// `"raft/reference"`, or none: `""`), so that the replay command printed on failure builds
+/// the same code. Call it as `labtest::run(env!("CARGO_PKG_NAME"), features, body)`.
+pub fn run<F, Fut>(package: &str, features: &str, body: F)
 where
     F: Fn() -> Fut + Send + Clone + 'static,
     Fut: Future<Output = ()> + 'static,
 {
-    let args = if reference {
-        "--features reference"
+    let args = if features.is_empty() {
+        String::new()
     } else {
-        ""
+        format!("--features {features}")
     };
-    labrpc::sim::Test::new().cargo_args(args).run(body)
+    labrpc::sim::Test::new()
+        .package(package)
+        .cargo_args(args)
+        .run(body)
 }

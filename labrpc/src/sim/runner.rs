@@ -19,6 +19,7 @@ use super::runtime::{self, Config, Outcome};
 #[derive(Clone, Debug)]
 pub struct Test {
     time_limit: Duration,
+    package: Option<String>,
     cargo_args: String,
     check_determinism: bool,
 }
@@ -27,6 +28,7 @@ impl Default for Test {
     fn default() -> Self {
         Test {
             time_limit: Duration::from_secs(120),
+            package: None,
             cargo_args: String::new(),
             check_determinism: false,
         }
@@ -51,6 +53,14 @@ impl Test {
     /// Sets the virtual-time limit.
     pub fn time_limit(mut self, limit: Duration) -> Self {
         self.time_limit = limit;
+        self
+    }
+
+    /// The package the replay command tests (default: `CARGO_PKG_NAME` at run time, which
+    /// `cargo test` sets; pass `env!("CARGO_PKG_NAME")` to name it when the test binary runs
+    /// on its own).
+    pub fn package(mut self, package: impl Into<String>) -> Self {
+        self.package = Some(package.into());
         self
     }
 
@@ -119,7 +129,9 @@ impl Test {
 
     /// The one-line command that replays `seed` of this test.
     pub fn replay(&self, seed: u64) -> String {
-        let package = std::env::var("CARGO_PKG_NAME").unwrap_or_else(|_| "<package>".into());
+        let package = self.package.clone().unwrap_or_else(|| {
+            std::env::var("CARGO_PKG_NAME").unwrap_or_else(|_| "<package>".into())
+        });
         let name = std::thread::current().name().unwrap_or("main").to_string();
         let filter = if name == "main" {
             "<test name>".to_string()

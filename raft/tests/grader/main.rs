@@ -16,5 +16,6 @@ where
     F: Fn() -> Fut + Send + Clone + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
-    labtest::run(cfg!(feature = "reference"), body)
+    let features = if raft::REFERENCE { "reference" } else { "" };
+    labtest::run(env!("CARGO_PKG_NAME"), features, body)
 }

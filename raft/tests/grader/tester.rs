@@ -5,13 +5,13 @@
 //! rounds of 450-549 ms, the network has long delays on, snapshots every 10 entries.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use labrpc::sim::{self, Node};
 use labrpc::{Network, Server};
 use labtest::report::{self, Measured};
+use labtest::EndMaker;
 use parking_lot::Mutex;
 use raft::{ApplyMsg, Persister, Raft};
 use serde::{Deserialize, Serialize};
@@ -123,7 +123,7 @@ pub struct Config {
     snapshot: bool,
     applied: Arc<Mutex<Applied>>,
     peers: Mutex<Vec<Peer>>,
-    next_end: AtomicU64,
+    ends: EndMaker,
     begin: Mutex<Option<Begin>>,
 }
 
@@ -145,6 +145,7 @@ impl Config {
             .collect();
         let cfg = Arc::new(Config {
             n,
+            ends: EndMaker::new(net.clone()),
             net,
             snapshot,
             applied: Arc::new(Mutex::new(Applied {
@@ -153,7 +154,6 @@ impl Config {
                 max_index: 0,
             })),
             peers: Mutex::new(peers),
-            next_end: AtomicU64::new(0),
             begin: Mutex::new(None),
         });
         for i in 0..n {
@@ -207,23 +207,7 @@ impl Config {
     /// an applier. The peer stays disconnected until `connect`.
     pub fn start1(&self, i: usize) {
         self.crash1(i);
-        let ends: Vec<String> = (0..self.n)
-            .map(|j| {
-                format!(
-                    "end{}-{i}->{j}",
-                    self.next_end.fetch_add(1, Ordering::Relaxed) + 1
-                )
-            })
-            .collect();
-        let clients: Vec<_> = ends
-            .iter()
-            .enumerate()
-            .map(|(j, name)| {
-                let end = self.net.make_end(name.clone());
-                self.net.connect(name, &j.to_string());
-                end
-            })
-            .collect();
+        let (ends, clients) = self.ends.to_servers(&format!("peer{i}"), self.n);
 
         // crash1 above already gave the peer a fresh copy of its persister, which nothing of the
         // old incarnation holds: the new one gets that.
