@@ -1,1 +1,58 @@
-//! kvraft (coming soon)
+//! Lab 3: a fault-tolerant key/value service on Raft.
+//!
+//! Build a replicated key/value store: a few [`KvServer`]s, each on top of a Raft peer from
+//! Lab 2, and a [`Clerk`] that clients use to talk to them. The service must be linearizable:
+//! every `get`, `put` and `append` appears to take effect at one instant between its call and
+//! its return, as if there were a single copy of the data, even while servers crash, the
+//! network loses, delays and reorders messages, and partitions come and go.
+//!
+//! You edit three files; their doc comments are the handout:
+//!
+//! | file | what |
+//! |---|---|
+//! | `src/common.rs` | the RPCs between clerks and servers (arguments, replies, errors) |
+//! | `src/client.rs` | the [`Clerk`]: finds the leader, retries, numbers its requests |
+//! | `src/server.rs` | the [`KvServer`]: puts operations through Raft, applies them, snapshots |
+//!
+//! | part | what | run |
+//! |---|---|---|
+//! | 3A | the service without log compaction | `cargo test -p kvraft 3a` |
+//! | 3B | snapshots, so the Raft log stays below `max_raft_state` bytes | `cargo test -p kvraft 3b` |
+//!
+//! Your Raft must pass all of Lab 2's tests first: this lab builds on it (`raft::Raft` is your
+//! `raft/src/raft.rs`), and bugs there show up here as lost or repeated operations, often only
+//! once in many seeds.
+//!
+//! # The interface the tester uses
+//!
+//! * [`KvServer::new`] starts server `me` of `servers.len()` inside its simulation node, with a
+//!   [`raft::Persister`] (empty on the first start, the crashed incarnation's on a restart) and
+//!   `max_raft_state` (`None`: never snapshot). [`KvServer::services`] returns the two RPC
+//!   services the tester registers for it, `"KVServer"` and `"Raft"`; [`KvServer::get_state`]
+//!   reports its Raft peer's term and leadership; [`KvServer::kill`] stops it.
+//! * [`Clerk::new`] makes a client from ends to every server (in a random order), and
+//!   [`Clerk::get`], [`Clerk::put`] and [`Clerk::append`] run one operation each, retrying until
+//!   it succeeds. A clerk has at most one operation outstanding.
+//!
+//! As in Lab 2, everything runs in a deterministic simulation on virtual time: spawn with
+//! `labrpc::sim::spawn`, draw random numbers from `labrpc::sim::random_*`, sleep with
+//! `tokio::time`, write `biased;` in every `tokio::select!`, and never let the order of a
+//! `HashMap`'s iteration reach behaviour.
+//!
+//! Instructors: the feature `reference` builds the reference solution (`src/reference/`) in
+//! place of the three student files, under the same interface, on the reference Raft.
+
+#[cfg(not(feature = "reference"))]
+mod client;
+#[cfg(not(feature = "reference"))]
+mod common;
+#[cfg(not(feature = "reference"))]
+mod server;
+#[cfg(not(feature = "reference"))]
+pub use crate::{client::Clerk, server::KvServer};
+
+#[cfg(feature = "reference")]
+#[path = "reference/mod.rs"]
+mod reference;
+#[cfg(feature = "reference")]
+pub use crate::reference::{Clerk, KvServer};

@@ -1,0 +1,84 @@
+//! What travels: the clerk-server RPCs, and the commands the servers put in the Raft log.
+
+use serde::{Deserialize, Serialize};
+
+/// How a server answers an operation it did not carry out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Err {
+    /// Done (for a Get: the key exists and the reply holds its value).
+    #[default]
+    Ok,
+    /// A Get of a key that has no value; the clerk returns "".
+    NoKey,
+    /// Not done here, or not known to be: this server is not the leader, lost leadership before
+    /// the operation committed, or gave up waiting. Try another server.
+    WrongLeader,
+}
+
+/// Who sent an operation: the clerk's random id and the operation's number in that clerk's
+/// sequence (1, 2, ...). A clerk has one operation outstanding, so a retry carries the same
+/// pair and the servers recognise it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpId {
+    pub client: u64,
+    pub seq: u64,
+}
+
+/// `KVServer.Get`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GetArgs {
+    pub key: String,
+    pub id: OpId,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct GetReply {
+    pub err: Err,
+    pub value: String,
+}
+
+impl labrpc::Rpc for GetArgs {
+    type Reply = GetReply;
+    const NAME: &'static str = "KVServer.Get";
+}
+
+/// Whether a PutAppend replaces or extends the value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PutKind {
+    Put,
+    Append,
+}
+
+/// `KVServer.PutAppend`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PutAppendArgs {
+    pub key: String,
+    pub value: String,
+    pub kind: PutKind,
+    pub id: OpId,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PutAppendReply {
+    pub err: Err,
+}
+
+impl labrpc::Rpc for PutAppendArgs {
+    type Reply = PutAppendReply;
+    const NAME: &'static str = "KVServer.PutAppend";
+}
+
+/// An operation on the store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    Get { key: String },
+    Put { key: String, value: String },
+    Append { key: String, value: String },
+}
+
+/// One entry of the Raft log: an operation and who sent it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    pub id: OpId,
+    pub op: Op,
+}

@@ -1,0 +1,257 @@
+//! Smoke tests of the reference service on a small simulated cluster (the grader suite is in
+//! `kvraft/tests/`).
+
+use std::time::Duration;
+
+use labrpc::sim::{self, Node};
+use labrpc::{ClientEnd, Network, Server};
+use raft::Persister;
+use tokio::time::{sleep, Instant};
+
+use super::{Clerk, KvServer};
+
+/// A cluster of `n` servers on a reliable network, with restartable servers.
+struct Cluster {
+    net: Network,
+    n: usize,
+    max_raft_state: Option<usize>,
+    nodes: Vec<Node>,
+    servers: Vec<Option<KvServer>>,
+    persisters: Vec<Persister>,
+    /// Incarnations started so far, to give every node and end a fresh name.
+    generation: usize,
+}
+
+impl Cluster {
+    fn new(n: usize, max_raft_state: Option<usize>) -> Cluster {
+        let mut cluster = Cluster {
+            net: Network::new(),
+            n,
+            max_raft_state,
+            nodes: Vec::new(),
+            servers: Vec::new(),
+            persisters: Vec::new(),
+            generation: 0,
+        };
+        for i in 0..n {
+            cluster.nodes.push(Node::new(format!("kv-{i}")));
+            cluster.servers.push(None);
+            cluster.persisters.push(Persister::new());
+            cluster.start(i);
+        }
+        cluster
+    }
+
+    /// Ends from a new client (or server incarnation) named `who` to every server, enabled.
+    fn ends(&self, who: &str) -> Vec<ClientEnd> {
+        (0..self.n)
+            .map(|j| {
+                let name = format!("{who}->{j}");
+                let end = self.net.make_end(name.clone());
+                self.net.connect(&name, &j.to_string());
+                self.net.enable(&name, true);
+                end
+            })
+            .collect()
+    }
+
+    fn start(&mut self, i: usize) {
+        self.generation += 1;
+        let ends = self.ends(&format!("kv-{i}.{}", self.generation));
+        let node = Node::new(format!("kv-{i}.{}", self.generation));
+        let persister = self.persisters[i].clone();
+        let max = self.max_raft_state;
+        let (kv, server) = node.enter(|| {
+            let kv = KvServer::new(ends, i, persister, max);
+            let mut server = Server::new();
+            for service in kv.services() {
+                server.add_service(service);
+            }
+            (kv, server)
+        });
+        self.net.add_server(&i.to_string(), server);
+        self.nodes[i] = node;
+        self.servers[i] = Some(kv);
+    }
+
+    /// Crashes server `i`, as MIT's `ShutdownServer`: only a copy of its persister survives.
+    fn crash(&mut self, i: usize) {
+        self.net.delete_server(&i.to_string());
+        self.nodes[i].crash();
+        if let Some(kv) = self.servers[i].take() {
+            kv.kill();
+        }
+        self.persisters[i] = self.persisters[i].copy();
+    }
+
+    fn clerk(&mut self) -> Clerk {
+        self.generation += 1;
+        Clerk::new(self.ends(&format!("clerk.{}", self.generation)))
+    }
+
+    fn leader(&self) -> Option<usize> {
+        (0..self.n).find(|&i| self.servers[i].as_ref().is_some_and(|kv| kv.get_state().1))
+    }
+
+    fn max_raft_state_size(&self) -> usize {
+        self.persisters
+            .iter()
+            .map(Persister::raft_state_size)
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn max_snapshot_size(&self) -> usize {
+        self.persisters
+            .iter()
+            .map(Persister::snapshot_size)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Runs `body` as a simulation: a fresh seed each time, or `LAB_SEED` / `LAB_SEEDS`.
+fn run<F, Fut>(body: F)
+where
+    F: Fn() -> Fut + Send + Clone + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    sim::Test::new()
+        .cargo_args("-p kvraft --features reference --lib")
+        .run(body);
+}
+
+#[test]
+fn put_append_get() {
+    run(|| async {
+        let mut cluster = Cluster::new(5, None);
+        let mut ck = cluster.clerk();
+        assert_eq!(ck.get("missing").await, "");
+        ck.put("a", "1").await;
+        ck.append("a", "2").await;
+        ck.append("b", "x").await;
+        assert_eq!(ck.get("a").await, "12");
+        assert_eq!(ck.get("b").await, "x");
+        ck.put("a", "3").await;
+        let mut other = cluster.clerk();
+        assert_eq!(other.get("a").await, "3");
+        assert!(cluster.leader().is_some());
+    });
+}
+
+#[test]
+fn thousand_appends_are_fast() {
+    run(|| async {
+        let mut cluster = Cluster::new(3, None);
+        let mut ck = cluster.clerk();
+        assert_eq!(ck.get("x").await, "");
+        let begin = Instant::now();
+        let mut expected = String::new();
+        for i in 0..1000 {
+            let value = format!("x 0 {i} y");
+            ck.append("x", &value).await;
+            expected.push_str(&value);
+        }
+        let elapsed = begin.elapsed();
+        assert!(
+            elapsed < Duration::from_millis(33_333),
+            "1000 appends took {elapsed:?}"
+        );
+        assert_eq!(ck.get("x").await, expected);
+    });
+}
+
+#[test]
+fn snapshots_bound_the_log_and_survive_restarts() {
+    run(|| async {
+        let max = 1000;
+        let mut cluster = Cluster::new(3, Some(max));
+        let mut ck = cluster.clerk();
+        let mut expected = String::new();
+        for round in 0..3 {
+            for i in 0..100 {
+                let value = format!("{round}.{i};");
+                ck.append("k", &value).await;
+                expected.push_str(&value);
+                ck.put(&format!("p{}", i % 5), &value).await;
+            }
+            assert_eq!(ck.get("k").await, expected);
+            let size = cluster.max_raft_state_size();
+            assert!(size <= 8 * max, "raft state {size} bytes > 8 x {max}");
+            // Crash the leader, then everyone, and restart them from their persisters.
+            let leader = cluster.leader().expect("a leader");
+            cluster.crash(leader);
+            ck.append("k", "!").await;
+            expected.push('!');
+            cluster.start(leader);
+            for i in 0..cluster.n {
+                cluster.crash(i);
+            }
+            sleep(Duration::from_millis(100)).await;
+            for i in 0..cluster.n {
+                cluster.start(i);
+            }
+            assert_eq!(ck.get("k").await, expected);
+            assert_eq!(ck.get("p4").await, format!("{round}.99;"));
+        }
+        assert!(cluster.max_snapshot_size() > 0, "no snapshot was taken");
+        // The snapshot holds the store and one entry per clerk, not the history.
+        let snapshot = cluster.max_snapshot_size();
+        assert!(
+            snapshot < 2 * expected.len() + 500,
+            "snapshot of {snapshot} bytes"
+        );
+    });
+}
+
+/// The leader is cut off in a minority: the majority makes progress, a clerk that can only reach
+/// the minority does not, and finishes once the partition heals, exactly once.
+#[test]
+fn minority_makes_no_progress_until_healed() {
+    run(|| async {
+        let mut cluster = Cluster::new(5, None);
+        let mut ck = cluster.clerk();
+        ck.put("1", "13").await;
+        let leader = cluster.leader().expect("a leader");
+        let minority = [leader, (leader + 1) % 5];
+        let partition = |cluster: &Cluster, heal: bool| {
+            for i in 0..5 {
+                for j in 0..5 {
+                    let same = minority.contains(&i) == minority.contains(&j);
+                    // Every incarnation so far is the first (generation i + 1).
+                    cluster
+                        .net
+                        .enable(&format!("kv-{i}.{}->{j}", i + 1), heal || same);
+                }
+            }
+        };
+        partition(&cluster, false);
+        ck.put("1", "14").await;
+        assert_eq!(ck.get("1").await, "14");
+
+        // A clerk that reaches only the minority.
+        cluster.generation += 1;
+        let ends = cluster.ends(&format!("clerk.{}", cluster.generation));
+        for (j, end) in ends.iter().enumerate() {
+            cluster.net.enable(end.name(), minority.contains(&j));
+        }
+        let names: Vec<String> = ends.iter().map(|e| e.name().to_string()).collect();
+        let stuck = sim::spawn(async move {
+            let mut ck = Clerk::new(ends);
+            ck.append("1", "15").await;
+        });
+        sleep(Duration::from_secs(1)).await;
+        assert!(!stuck.is_finished(), "a minority committed an operation");
+        ck.put("1", "16").await;
+
+        partition(&cluster, true);
+        for name in &names {
+            cluster.net.enable(name, true);
+        }
+        tokio::time::timeout(Duration::from_secs(3), stuck)
+            .await
+            .expect("the minority's append finished within 3 s of the heal")
+            .unwrap();
+        assert_eq!(ck.get("1").await, "1615");
+    });
+}

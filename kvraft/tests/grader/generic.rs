@@ -1,0 +1,193 @@
+//! MIT's `GenericTest` and `GenericTestSpeed`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use labrpc::sim;
+
+use crate::history::check_linearizable;
+use crate::tester::{check_clnt_appends, Config, TestClerk, ELECTION_TIMEOUT};
+
+/// The parameters of one GenericTest variant.
+#[derive(Clone, Copy, Default)]
+pub struct Params {
+    pub part: &'static str,
+    pub clients: usize,
+    pub servers: usize,
+    pub unreliable: bool,
+    pub crash: bool,
+    pub partitions: bool,
+    pub max_raft_state: Option<usize>,
+    pub random_keys: bool,
+}
+
+/// MIT's title: "Test: " + the optional pieces + "many clients"/"one client" + " (3A)".
+fn title(p: &Params) -> String {
+    let mut t = String::from("Test: ");
+    if p.unreliable {
+        t += "unreliable net, ";
+    }
+    if p.crash {
+        t += "restarts, ";
+    }
+    if p.partitions {
+        t += "partitions, ";
+    }
+    if p.max_raft_state.is_some() {
+        t += "snapshots, ";
+    }
+    if p.random_keys {
+        t += "random keys, ";
+    }
+    t += if p.clients > 1 {
+        "many clients"
+    } else {
+        "one client"
+    };
+    format!("{t} ({})", p.part)
+}
+
+/// One GenericTest client: appends, puts (random keys only) and gets until told to stop;
+/// without random keys every Get must return exactly what this client appended so far.
+async fn client(cfg: Arc<Config>, cli: usize, p: Params, done: Arc<AtomicBool>) -> u64 {
+    let mut ck = cfg.make_client(&cfg.all());
+    let mut j = 0u64;
+    let mut last = String::new();
+    if !p.random_keys {
+        cfg.put(&mut ck, &cli.to_string(), &last, Some(cli)).await;
+    }
+    while !done.load(Ordering::SeqCst) {
+        let key = if p.random_keys {
+            sim::random_range(0..p.clients as u64).to_string()
+        } else {
+            cli.to_string()
+        };
+        let nv = format!("x {cli} {j} y");
+        if sim::random_range(0..1000) < 500 {
+            cfg.append(&mut ck, &key, &nv, Some(cli)).await;
+            if !p.random_keys {
+                last += &nv;
+            }
+            j += 1;
+        } else if p.random_keys && sim::random_range(0..1000) < 100 {
+            // Only with random keys: it would break the check of Get below.
+            cfg.put(&mut ck, &key, &nv, Some(cli)).await;
+            j += 1;
+        } else {
+            let v = cfg.get(&mut ck, &key, Some(cli)).await;
+            if !p.random_keys {
+                assert_eq!(v, last, "get wrong value, key {key:?}");
+            }
+        }
+    }
+    j
+}
+
+/// MIT's partitioner: a random split of the servers every 1-1.2 s until told to stop.
+async fn partitioner(cfg: Arc<Config>, done: Arc<AtomicBool>) {
+    while !done.load(Ordering::SeqCst) {
+        let sides: Vec<u64> = (0..cfg.n()).map(|_| sim::random_range(0..2)).collect();
+        let p0: Vec<usize> = (0..cfg.n()).filter(|&i| sides[i] == 0).collect();
+        let p1: Vec<usize> = (0..cfg.n()).filter(|&i| sides[i] == 1).collect();
+        cfg.partition(&p0, &p1);
+        tokio::time::sleep(ELECTION_TIMEOUT + Duration::from_millis(sim::random_range(0..200)))
+            .await;
+    }
+}
+
+/// MIT's `GenericTest`: 3 rounds of clients working for 5 s under the chosen faults, each
+/// followed by a check of every client's appends and of the log and snapshot sizes; then the
+/// whole history must be linearizable.
+pub async fn generic_test(p: Params) {
+    let cfg = Config::new(p.servers, p.unreliable, p.max_raft_state);
+    cfg.begin(&title(&p));
+    let mut ck = cfg.make_client(&cfg.all());
+    for _ in 0..3 {
+        let done_clients = Arc::new(AtomicBool::new(false));
+        let done_partitioner = Arc::new(AtomicBool::new(false));
+        let clients: Vec<_> = (0..p.clients)
+            .map(|cli| sim::spawn(client(cfg.clone(), cli, p, done_clients.clone())))
+            .collect();
+        let mut part = None;
+        if p.partitions {
+            // Let the clients work without interruption for a while.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            part = Some(sim::spawn(partitioner(
+                cfg.clone(),
+                done_partitioner.clone(),
+            )));
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        done_clients.store(true, Ordering::SeqCst);
+        done_partitioner.store(true, Ordering::SeqCst);
+        if let Some(part) = part {
+            part.await.expect("partitioner failed");
+            // A request may be stuck in a minority until a new term starts.
+            cfg.connect_all();
+            tokio::time::sleep(ELECTION_TIMEOUT).await;
+        }
+        if p.crash {
+            for i in 0..p.servers {
+                cfg.shutdown_server(i);
+            }
+            tokio::time::sleep(ELECTION_TIMEOUT).await;
+            for i in 0..p.servers {
+                cfg.start_server(i);
+            }
+            cfg.connect_all();
+        }
+        for (i, c) in clients.into_iter().enumerate() {
+            let j = c.await.expect("client failed");
+            let v = cfg.get(&mut ck, &i.to_string(), Some(0)).await;
+            if !p.random_keys {
+                check_clnt_appends(i, &v, j);
+            }
+        }
+        match p.max_raft_state {
+            Some(max) => {
+                let size = cfg.log_size();
+                assert!(size <= 8 * max, "logs were not trimmed ({size} > 8*{max})");
+            }
+            None => {
+                let size = cfg.snapshot_size();
+                assert!(
+                    size == 0,
+                    "snapshot too large ({size}), should not be used when maxraftstate = -1"
+                );
+            }
+        }
+    }
+    check_linearizable(&cfg.history());
+    cfg.end();
+}
+
+/// MIT's `GenericTestSpeed`: 1000 sequential appends on one key must average under 33.3 ms
+/// (virtual): at least 3 operations per 100 ms heartbeat interval.
+pub async fn generic_test_speed(part: &'static str, max_raft_state: Option<usize>) {
+    const OPS: u64 = 1000;
+    let cfg = Config::new(3, false, max_raft_state);
+    let mut ck: TestClerk = cfg.make_client(&cfg.all());
+    cfg.begin(&format!("Test: ops complete fast enough ({part})"));
+    // Wait for a leader and servers ready to serve.
+    cfg.get(&mut ck, "x", None).await;
+    let start = sim::now();
+    for i in 0..OPS {
+        cfg.append(&mut ck, "x", &format!("x 0 {i} y"), None).await;
+    }
+    let dur = sim::now() - start;
+    let v = cfg.get(&mut ck, "x", None).await;
+    check_clnt_appends(0, &v, OPS);
+    let per_op = dur / OPS as u32;
+    let limit = Duration::from_millis(100) / 3;
+    println!(
+        "  ({part} speed: {:.2} ms/op, limit {:.2} ms/op)",
+        per_op.as_secs_f64() * 1e3,
+        limit.as_secs_f64() * 1e3
+    );
+    assert!(
+        per_op <= limit,
+        "Operations completed too slowly {per_op:?}/op > {limit:?}/op"
+    );
+    cfg.end();
+}
