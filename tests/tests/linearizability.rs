@@ -4,8 +4,8 @@
 
 use labtest::linearizability::kv::{KvInput, KvModel, KvOperation};
 use labtest::linearizability::{
-    check_operations, kv_testdata_dir, parse_edn, write_html_report, CheckResult, Operation,
-    PartitionVerdict,
+    assert_linearizable, check_operations, kv_testdata_dir, parse_edn, write_html_report,
+    CheckResult, Operation, PartitionVerdict,
 };
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -17,8 +17,7 @@ fn load(name: &str) -> Vec<KvOperation> {
     let dir = kv_testdata_dir();
     assert!(
         dir.is_dir(),
-        "known-answer histories not found at {}: the `shared/` checkout must sit beside the \
-         workspace (<x>/main and <x>/shared)",
+        "known-answer histories not found at {}",
         dir.display()
     );
     let path = dir.join(format!("{name}.txt"));
@@ -84,6 +83,32 @@ fn illegal_info_and_html_report() {
         .replace('\'', "&#39;");
     assert!(html.contains(&escaped), "offending operation's description");
     assert!(html.contains("state after"), "states on hover");
+}
+
+/// What a grader calls: an illegal history fails the test with the path of the report it wrote
+/// under the target directory's `lab-reports/`, named after the test and the seed.
+#[test]
+fn assert_linearizable_fails_with_the_report_path() {
+    let failure = labrpc::sim::run(&labrpc::sim::Config::new(42), || async {
+        assert_linearizable(&KvModel, load("c01-ok"), None, "fine");
+        assert_linearizable(&KvModel, load("c01-bad"), None, "c01-bad");
+    })
+    .unwrap_err()
+    .to_string();
+    let path = failure
+        .split("visualization: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no report path in: {failure}"))
+        .split_whitespace()
+        .next()
+        .unwrap();
+    assert!(
+        path.ends_with("lab-reports/assert_linearizable_fails_with_the_report_path-seed42.html"),
+        "{path}"
+    );
+    let html = std::fs::read_to_string(path).unwrap();
+    std::fs::remove_file(path).unwrap();
+    assert!(html.contains("c01-bad") && html.contains("class=\"op blocked\""));
 }
 
 // ---------------------------------------------------------------------------------------------

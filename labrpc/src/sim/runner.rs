@@ -110,7 +110,6 @@ impl Test {
         config.time_limit = self.time_limit;
         config.record_events = env.check_determinism;
         config.busy_after = env.watchdog;
-        config.thread_name = std::thread::current().name().unwrap_or("sim").to_string();
         config
     }
 

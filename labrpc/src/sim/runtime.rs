@@ -36,7 +36,8 @@ pub struct Config {
     /// Wall time virtual time may stand still, with the thread running, before the run is
     /// declared stuck in a busy loop.
     pub busy_after: Duration,
-    /// Name of the simulation thread (shows in panic messages).
+    /// Name of the simulation thread (shows in panic messages and report file names). Default:
+    /// the name of the thread that made the config (in a `#[test]`, the test's path).
     pub thread_name: String,
 }
 
@@ -49,7 +50,7 @@ impl Config {
             record_events: false,
             deadlock_after: Duration::from_secs(1),
             busy_after: Duration::from_secs(5),
-            thread_name: "sim".to_string(),
+            thread_name: std::thread::current().name().unwrap_or("sim").to_string(),
         }
     }
 }

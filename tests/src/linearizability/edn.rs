@@ -11,10 +11,10 @@ use super::Operation;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-/// The directory of the known-answer key/value histories (`c01-ok.txt`, ...), which sits in the
-/// `shared/` checkout beside the workspace: `<x>/main/tests/../../shared/testdata/...`.
+/// The directory of the known-answer key/value histories (`c01-ok.txt`, ...):
+/// `tests/testdata/linearizability/kv/` (porcupine's test data; see the README there).
 pub fn kv_testdata_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/linearizability/kv")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/linearizability/kv")
 }
 
 /// An EDN value of the subset used by the histories.

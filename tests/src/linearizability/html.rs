@@ -8,10 +8,13 @@
 //! and, for linearized ones, the model state after it; the same information is listed below the
 //! timeline. Partitions that are linearizable are folded away.
 
-use super::{Info, PartitionInfo, PartitionVerdict};
+use super::{
+    check_operations, CheckResult, Info, Model, Operation, PartitionInfo, PartitionVerdict,
+};
 use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::path::Path;
+use std::time::Duration;
 
 /// Width of one time rank, in pixels.
 const RANK_PX: usize = 26;
@@ -74,6 +77,37 @@ pub fn render_html_report(title: &str, info: &Info) -> String {
 /// Writes the report of [`render_html_report`] to `path`.
 pub fn write_html_report(path: impl AsRef<Path>, title: &str, info: &Info) -> std::io::Result<()> {
     std::fs::write(path, render_html_report(title, info))
+}
+
+/// Checks `history` against `model` and fails the test (panics) if it is not linearizable,
+/// after writing the HTML report under [`crate::report::lab_reports_dir`]; the message holds
+/// its path. A check that runs out of `timeout` passes with a note, as in MIT's testers: a
+/// timeout proves nothing either way.
+pub fn assert_linearizable<M: Model>(
+    model: &M,
+    history: Vec<Operation<M::Input, M::Output>>,
+    timeout: Option<Duration>,
+    title: &str,
+) {
+    let info = match check_operations(model, history, timeout) {
+        CheckResult::Ok => return,
+        CheckResult::Unknown => {
+            println!("info: linearizability check timed out, assuming history is ok");
+            return;
+        }
+        CheckResult::Illegal(info) => info,
+    };
+    let written = crate::report::lab_reports_dir().and_then(|dir| {
+        let path = dir.join(crate::report::report_file_name("html"));
+        write_html_report(&path, title, &info).map(|()| path)
+    });
+    match written {
+        Ok(path) => panic!(
+            "history is not linearizable; visualization: {}",
+            path.display()
+        ),
+        Err(e) => panic!("history is not linearizable (could not write the report: {e})"),
+    }
 }
 
 /// Renders one partition.

@@ -62,7 +62,7 @@ use std::time::Duration;
 use std::time::Instant; // allowed: checker timeout, outside the simulation
 
 pub use edn::{kv_testdata_dir, parse_edn};
-pub use html::{render_html_report, write_html_report};
+pub use html::{assert_linearizable, render_html_report, write_html_report};
 
 /// How many search steps a partition runs before the next one gets its turn and the clock is
 /// read again.
