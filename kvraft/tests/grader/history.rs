@@ -13,6 +13,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 /// Fails the test if the history is not linearizable, after writing an HTML report under
 /// `target/lab-reports/` whose path it prints. A check that times out (1 s of wall time, as in
 /// MIT) passes with a note: a timeout proves nothing either way.
+#[track_caller]
 pub fn check_linearizable(history: &[Recorded]) {
     let ops: Vec<KvOperation> = history
         .iter()

@@ -83,6 +83,7 @@ pub fn write_html_report(path: impl AsRef<Path>, title: &str, info: &Info) -> st
 /// after writing the HTML report under [`crate::report::lab_reports_dir`]; the message holds
 /// its path. A check that runs out of `timeout` passes with a note, as in MIT's testers: a
 /// timeout proves nothing either way.
+#[track_caller]
 pub fn assert_linearizable<M: Model>(
     model: &M,
     history: Vec<Operation<M::Input, M::Output>>,
