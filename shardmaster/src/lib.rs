@@ -1,1 +1,53 @@
-//! shardmaster (coming soon)
+//! Lab 4A: the shard master, the configuration service of a sharded key/value store.
+//!
+//! A sharded store (Lab 4B, `shardkv`) splits its keys into [`NSHARDS`] shards and spreads them
+//! over replica groups, each a few servers running Raft. The shard master decides which group
+//! serves which shard. It keeps a numbered sequence of [`Config`]urations and changes it on
+//! request: groups join and leave, and shards move. It is itself a few servers on Raft, built
+//! like Lab 3's key/value service, with configurations in place of keys and values.
+//!
+//! You edit three files; their doc comments are the handout:
+//!
+//! | file | what |
+//! |---|---|
+//! | `src/common.rs` | the RPCs between clerks and servers |
+//! | `src/client.rs` | the [`Clerk`]: Join, Leave, Move and Query, retried until done |
+//! | `src/server.rs` | the [`ShardMaster`]: configurations through Raft, and the rebalancing |
+//!
+//! Run the grader with `cargo test -p shardmaster` (part 4A). It needs your Raft (Lab 2);
+//! `cargo test -p shardmaster --features raft/reference` runs your shard master on the
+//! reference Raft instead.
+//!
+//! # The interface the tester uses
+//!
+//! * [`ShardMaster::new`] starts server `me` of `servers.len()` inside its simulation node,
+//!   with a [`raft::Persister`]. [`ShardMaster::services`] returns the RPC services the tester
+//!   registers for it, `"ShardMaster"` and `"Raft"`; [`ShardMaster::get_state`] reports its Raft
+//!   peer's term and leadership; [`ShardMaster::kill`] stops it.
+//! * [`Clerk::new`] makes a client from ends to every server; [`Clerk::join`],
+//!   [`Clerk::leave`], [`Clerk::move_shard`] and [`Clerk::query`] run one operation each,
+//!   retrying until it succeeds.
+//!
+//! As in the earlier labs, everything runs in a deterministic simulation on virtual time.
+//!
+//! Instructors: the feature `reference` builds the reference solution (`src/reference/`) in
+//! place of the three student files, under the same interface, on the reference Raft.
+
+mod config;
+
+pub use crate::config::{Config, Gid, NSHARDS};
+
+#[cfg(not(feature = "reference"))]
+mod client;
+#[cfg(not(feature = "reference"))]
+mod common;
+#[cfg(not(feature = "reference"))]
+mod server;
+#[cfg(not(feature = "reference"))]
+pub use crate::{client::Clerk, server::ShardMaster};
+
+#[cfg(feature = "reference")]
+#[path = "reference/mod.rs"]
+mod reference;
+#[cfg(feature = "reference")]
+pub use crate::reference::{Clerk, ShardMaster};
