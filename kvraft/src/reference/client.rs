@@ -1,35 +1,22 @@
 //! The clerk: numbers its operations and sends each to the servers until one commits it.
 
-use std::time::Duration;
-
 use labrpc::ClientEnd;
+use rsm::{OpIds, Servers};
 
-use super::rpc::{Err, GetArgs, OpId, PutAppendArgs, PutKind};
-
-/// How long the clerk waits after a full round of servers refused or failed: no leader is
-/// known (an election is under way, or the leader is cut off). Also what keeps the virtual clock
-/// moving: a round of instant "wrong leader" answers takes no virtual time.
-const ROUND_BACKOFF: Duration = Duration::from_millis(25);
+use super::rpc::{Err, GetArgs, PutAppendArgs, PutKind};
 
 /// A client of the key/value service. One operation at a time (the methods take `&mut self`).
 pub struct Clerk {
-    servers: Vec<ClientEnd>,
-    /// This clerk's id, random: clerks are made independently and must not collide.
-    client: u64,
-    /// The number of the last operation started (the first is 1).
-    seq: u64,
-    /// The server that answered last: probably still the leader, so it is tried first.
-    leader: usize,
+    servers: Servers,
+    ids: OpIds,
 }
 
 impl Clerk {
     /// A clerk talking to `servers` (ends in any order).
     pub fn new(servers: Vec<ClientEnd>) -> Clerk {
         Clerk {
-            servers,
-            client: labrpc::sim::random_u64(),
-            seq: 0,
-            leader: 0,
+            servers: Servers::new(servers),
+            ids: OpIds::new(),
         }
     }
 
@@ -37,19 +24,21 @@ impl Clerk {
     pub async fn get(&mut self, key: &str) -> String {
         let args = GetArgs {
             key: key.to_string(),
-            id: self.next_id(),
+            id: self.ids.next_id(),
         };
-        self.retry(|end| {
-            let args = args.clone();
-            async move {
-                match end.call(&args).await {
-                    Ok(reply) if reply.err == Err::Ok => Some(reply.value),
-                    Ok(reply) if reply.err == Err::NoKey => Some(String::new()),
-                    _ => None,
+        self.servers
+            .retry(|end| {
+                let args = args.clone();
+                async move {
+                    let reply = end.call(&args).await.ok()?;
+                    match reply.err {
+                        Err::Ok => Some(reply.value),
+                        Err::NoKey => Some(String::new()),
+                        Err::WrongLeader => None,
+                    }
                 }
-            }
-        })
-        .await
+            })
+            .await
     }
 
     /// Sets `key` to `value`.
@@ -67,46 +56,16 @@ impl Clerk {
             key: key.to_string(),
             value: value.to_string(),
             kind,
-            id: self.next_id(),
+            id: self.ids.next_id(),
         };
-        self.retry(|end| {
-            let args = args.clone();
-            async move {
-                match end.call(&args).await {
-                    Ok(reply) if reply.err == Err::Ok => Some(()),
-                    _ => None,
+        self.servers
+            .retry(|end| {
+                let args = args.clone();
+                async move {
+                    let reply = end.call(&args).await.ok()?;
+                    (reply.err == Err::Ok).then_some(())
                 }
-            }
-        })
-        .await
-    }
-
-    fn next_id(&mut self) -> OpId {
-        self.seq += 1;
-        OpId {
-            client: self.client,
-            seq: self.seq,
-        }
-    }
-
-    /// Tries servers in turn, starting with the last known leader, until `attempt` succeeds;
-    /// sleeps after each full round of failures. A lost request or reply counts as a failure:
-    /// the retry carries the same operation id, so it is not applied twice.
-    async fn retry<T, F, Fut>(&mut self, attempt: F) -> T
-    where
-        F: Fn(ClientEnd) -> Fut,
-        Fut: std::future::Future<Output = Option<T>>,
-    {
-        let n = self.servers.len();
-        loop {
-            for k in 0..n {
-                let i = (self.leader + k) % n;
-                if let Some(result) = attempt(self.servers[i].clone()).await {
-                    self.leader = i;
-                    return result;
-                }
-            }
-            tokio::time::sleep(ROUND_BACKOFF).await;
-        }
+            })
+            .await
     }
 }

@@ -1,5 +1,6 @@
 //! What travels: the clerk-server RPCs, and the commands the servers put in the Raft log.
 
+use rsm::OpId;
 use serde::{Deserialize, Serialize};
 
 /// How a server answers an operation it did not carry out.
@@ -13,15 +14,6 @@ pub enum Err {
     /// Not done here, or not known to be: this server is not the leader, lost leadership before
     /// the operation committed, or gave up waiting. Try another server.
     WrongLeader,
-}
-
-/// Who sent an operation: the clerk's random id and the operation's number in that clerk's
-/// sequence (1, 2, ...). A clerk has one operation outstanding, so a retry carries the same
-/// pair and the servers recognise it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OpId {
-    pub client: u64,
-    pub seq: u64,
 }
 
 /// `KVServer.Get`.
