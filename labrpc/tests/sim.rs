@@ -175,7 +175,9 @@ fn the_time_limit_is_virtual_and_enforced() {
 #[test]
 fn the_watchdog_diagnoses_a_deadlock_within_seconds() {
     let wall = std::time::Instant::now(); // allowed: checks the watchdog's wall-time bound
-    let err = sim::run(&config(9), || async {
+    let mut c = config(9);
+    c.deadlock_after = Duration::from_millis(200); // the default 1 s, shortened for the suite
+    let err = sim::run(&c, || async {
         let (_tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::time::sleep(Duration::from_secs(3)).await;
         rx.await.unwrap(); // nobody ever sends
@@ -195,7 +197,7 @@ fn the_watchdog_diagnoses_a_deadlock_within_seconds() {
 fn the_watchdog_diagnoses_a_busy_loop() {
     let wall = std::time::Instant::now(); // allowed: checks the watchdog's wall-time bound
     let mut c = config(10);
-    c.busy_after = Duration::from_secs(1);
+    c.busy_after = Duration::from_millis(300);
     let err = sim::run(&c, || async {
         let node = Node::new("spinner");
         node.spawn(async {
