@@ -1,0 +1,139 @@
+//! The leader's background work: follow the shard master's configurations one at a time, pull
+//! the shards a configuration brings, and tell their previous owners to drop their copies.
+//!
+//! The tasks only propose; every decision takes effect when the store applies the entry, on
+//! every server of the group alike. Followers' tasks idle, so that a new leader takes over
+//! wherever its predecessor stopped (the state says what is left to do).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::future::join_all;
+use labrpc::ClientEnd;
+use rsm::WeakRsm;
+use tokio::time::sleep;
+
+use super::rpc::{Command, PullArgs, ReleaseArgs};
+use super::store::{ShardState, Store};
+use crate::MakeEnd;
+
+/// How often the leader asks the shard master for the next configuration (the handout's 100 ms).
+const POLL_CONFIG: Duration = Duration::from_millis(100);
+/// How often the leader retries pulls and releases that are not done.
+const RETRY_MIGRATION: Duration = Duration::from_millis(50);
+
+/// Proposes the next configuration whenever the current one is settled.
+pub async fn follow_configs(server: WeakRsm<Store>, mut masters: shardmaster::Clerk) {
+    loop {
+        sleep(POLL_CONFIG).await;
+        let Some(rsm) = server.upgrade() else { return };
+        if rsm.is_dead() {
+            return;
+        }
+        if !rsm.get_state().1 {
+            continue;
+        }
+        let (num, settled) = rsm.read(|store| (store.config().num, store.settled()));
+        if !settled {
+            continue;
+        }
+        drop(rsm); // the query may take long; hold the server only weakly meanwhile
+        let next = masters.query(Some(num + 1)).await;
+        if next.num == num + 1 {
+            if let Some(rsm) = server.upgrade() {
+                rsm.propose(Command::Reconfigure(next));
+            }
+        }
+    }
+}
+
+/// One step of migration for one shard: where to go, and what to ask.
+struct Step {
+    shard: usize,
+    /// The previous owner's servers.
+    servers: Vec<String>,
+}
+
+/// Pulls shards in `Pulling` and releases shards in `Releasing`, all shards at once, so that
+/// one unreachable group holds up only its own shards.
+pub async fn move_shards(server: WeakRsm<Store>, make_end: MakeEnd) {
+    let mut ends: BTreeMap<String, ClientEnd> = BTreeMap::new();
+    loop {
+        sleep(RETRY_MIGRATION).await;
+        let Some(rsm) = server.upgrade() else { return };
+        if rsm.is_dead() {
+            return;
+        }
+        if !rsm.get_state().1 {
+            continue;
+        }
+        let (num, pulls, releases) = rsm.read(|store| {
+            let steps = |state| {
+                store
+                    .shards_in(state)
+                    .into_iter()
+                    .map(|shard| {
+                        let prev = store.prev_config();
+                        let owner = prev.shards[shard];
+                        let servers = prev.groups.get(&owner).cloned().unwrap_or_default();
+                        Step { shard, servers }
+                    })
+                    .collect::<Vec<_>>()
+            };
+            (
+                store.config().num,
+                steps(ShardState::Pulling),
+                steps(ShardState::Releasing),
+            )
+        });
+        if pulls.is_empty() && releases.is_empty() {
+            continue;
+        }
+        let mut ends_of = |servers: &[String]| -> Vec<ClientEnd> {
+            servers
+                .iter()
+                .map(|name| {
+                    ends.entry(name.clone())
+                        .or_insert_with(|| make_end(name))
+                        .clone()
+                })
+                .collect()
+        };
+        let pulls: Vec<_> = pulls
+            .into_iter()
+            .map(|step| pull(rsm.downgrade(), num, step.shard, ends_of(&step.servers)))
+            .collect();
+        let releases: Vec<_> = releases
+            .into_iter()
+            .map(|step| release(rsm.downgrade(), num, step.shard, ends_of(&step.servers)))
+            .collect();
+        drop(rsm);
+        futures::join!(join_all(pulls), join_all(releases));
+    }
+}
+
+/// Asks the previous owner's servers, one after another, for `shard`'s contents (any of them
+/// that applied configuration `num` has them, frozen), and puts them into our log.
+async fn pull(server: WeakRsm<Store>, num: u64, shard: usize, ends: Vec<ClientEnd>) {
+    for end in ends {
+        if let Ok(Some(data)) = end.call(&PullArgs { num, shard }).await {
+            if let Some(rsm) = server.upgrade() {
+                let _ = rsm.submit(Command::Install { num, shard, data }).await;
+            }
+            return;
+        }
+    }
+}
+
+/// Tells the previous owner that we have `shard`, and once it has dropped its copy, records
+/// that in our log.
+async fn release(server: WeakRsm<Store>, num: u64, shard: usize, ends: Vec<ClientEnd>) {
+    for end in ends {
+        if end.call(&ReleaseArgs { num, shard }).await == Ok(true) {
+            if let Some(rsm) = server.upgrade() {
+                let _ = rsm.submit(Command::Released { num, shard }).await;
+            }
+            return;
+        }
+    }
+}
