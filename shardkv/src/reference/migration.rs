@@ -22,16 +22,29 @@ const POLL_CONFIG: Duration = Duration::from_millis(100);
 /// How often the leader retries pulls and releases that are not done.
 const RETRY_MIGRATION: Duration = Duration::from_millis(50);
 
-/// Proposes the next configuration whenever the current one is settled.
+/// Proposes the next configuration whenever the current one is settled; and a no-op at the
+/// start of each term this server leads.
+///
+/// The no-op matters after a restart. A new leader commits entries of earlier terms only by
+/// committing one of its own (Figure 8), and a group may have nothing else to propose: its
+/// clerks wait for a shard it is still offering, the new owner already asked for the drop,
+/// and the drop sits uncommitted in its log. Without an entry of the new term the group, and
+/// every group waiting on it, would wait forever.
 pub async fn follow_configs(server: WeakRsm<Store>, mut masters: shardmaster::Clerk) {
+    let mut noop_term = 0;
     loop {
         sleep(POLL_CONFIG).await;
         let Some(rsm) = server.upgrade() else { return };
         if rsm.is_dead() {
             return;
         }
-        if !rsm.get_state().1 {
+        let (term, leader) = rsm.get_state();
+        if !leader {
             continue;
+        }
+        if term != noop_term {
+            noop_term = term;
+            rsm.propose(Command::Noop);
         }
         let (num, settled) = rsm.read(|store| (store.config().num, store.settled()));
         if !settled {

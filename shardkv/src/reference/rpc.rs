@@ -108,4 +108,6 @@ pub enum Command {
     Drop { num: u64, shard: usize },
     /// Our previous owner dropped its copy of `shard` for configuration `num`.
     Released { num: u64, shard: usize },
+    /// Nothing: a new leader's first entry, which commits what its predecessors left.
+    Noop,
 }

@@ -152,6 +152,7 @@ impl Store {
                 }
                 Output::Done
             }
+            Command::Noop => Output::Done,
         }
     }
 
