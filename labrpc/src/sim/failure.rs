@@ -57,6 +57,19 @@ pub struct Failure {
     pub kind: FailureKind,
 }
 
+impl FailureKind {
+    /// One word for the kind: `panic`, `time-limit`, `deadlock`, `busy`, `nondeterministic`.
+    pub fn short_name(&self) -> &'static str {
+        match self {
+            FailureKind::Panic { .. } => "panic",
+            FailureKind::TimeLimit { .. } => "time-limit",
+            FailureKind::Deadlock { .. } => "deadlock",
+            FailureKind::Busy { .. } => "busy",
+            FailureKind::Nondeterministic { .. } => "nondeterministic",
+        }
+    }
+}
+
 impl fmt::Display for FailureKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -7,6 +7,7 @@
 //! | `LAB_SEEDS=K` | run K consecutive seeds from `LAB_SEED` (or a fresh one); stop at the first failure |
 //! | `LAB_CHECK_DETERMINISM=1` | run every seed twice and fail, naming the first divergent event, if the runs differ |
 //! | `LAB_WATCHDOG_SECS=S` | let virtual time stand still for S wall seconds before calling it a busy loop (default 5) |
+//! | `LAB_RESULT_LINES=1` | also print `lab-result seed=N status=ok\|panic\|... virtual_ms=T` per seed on stdout, for tools |
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
@@ -88,7 +89,11 @@ impl Test {
         let first = env.seed.unwrap_or_else(fresh_seed);
         for i in 0..env.seeds {
             let seed = first.wrapping_add(i);
-            if let Err(failure) = self.run_seed(seed, &env, body.clone()) {
+            let result = self.run_seed(seed, &env, body.clone());
+            if env.result_lines {
+                print_result_line(seed, &result);
+            }
+            if let Err(failure) = result {
                 let mut report = format!("\n\n{failure}\n\n  replay: {}\n", self.replay(seed));
                 if env.seeds > 1 {
                     report.push_str(&format!("  ({i} seeds passed before this one)\n"));
@@ -113,7 +118,7 @@ impl Test {
         config
     }
 
-    fn run_seed<F, Fut>(&self, seed: u64, env: &Env, body: F) -> Result<(), Failure>
+    fn run_seed<F, Fut>(&self, seed: u64, env: &Env, body: F) -> Result<Duration, Failure>
     where
         F: Fn() -> Fut + Send + Clone + 'static,
         Fut: Future<Output = ()> + 'static,
@@ -123,7 +128,7 @@ impl Test {
             let second = runtime::run(&self.config(seed, env), body)?;
             compare(&first, &second)?;
         }
-        Ok(())
+        Ok(first.virtual_time)
     }
 
     /// The one-line command that replays `seed` of this test.
@@ -182,6 +187,8 @@ struct Env {
     seeds: u64,
     check_determinism: bool,
     watchdog: Duration,
+    /// `LAB_RESULT_LINES=1`: print a machine-readable line per seed (for `cargo lab`).
+    result_lines: bool,
 }
 
 impl Env {
@@ -209,8 +216,23 @@ impl Env {
             seeds,
             check_determinism: matches!(check.as_deref(), Some(v) if v != "0"),
             watchdog: Duration::from_secs(watchdog),
+            result_lines: var("LAB_RESULT_LINES").is_some_and(|v| v != "0"),
         })
     }
+}
+
+/// With `LAB_RESULT_LINES=1`, each seed's outcome as one line on stdout, e.g.
+/// `lab-result seed=7 status=ok virtual_ms=15230` or `... status=deadlock virtual_ms=3000`,
+/// which tools read to summarise many runs without parsing messages meant for people.
+fn print_result_line(seed: u64, result: &Result<Duration, Failure>) {
+    let (status, at) = match result {
+        Ok(time) => ("ok", *time),
+        Err(failure) => (failure.kind.short_name(), failure.at),
+    };
+    println!(
+        "lab-result seed={seed} status={status} virtual_ms={}",
+        at.as_millis()
+    );
 }
 
 /// A seed for a run that was given none: drawn from the process's hash randomness, outside any
