@@ -39,20 +39,37 @@
 //! `tokio::time`, write `biased;` in every `tokio::select!`, and never let the order of a
 //! `HashMap`'s iteration reach behaviour.
 //!
+// handout: begin reference-only
 //! Instructors: the feature `reference` builds the reference solution (`src/reference/`) in
 //! place of the three student files, under the same interface, on the reference Raft.
+// handout: end
 
+// handout: begin reference-only
 #[cfg(not(feature = "reference"))]
+// handout: end
 mod client;
+// handout: begin reference-only
 #[cfg(not(feature = "reference"))]
+// handout: end
 mod common;
+// handout: begin reference-only
 #[cfg(not(feature = "reference"))]
+// handout: end
 mod server;
+// handout: begin reference-only
 #[cfg(not(feature = "reference"))]
+// handout: end
 pub use crate::{client::Clerk, server::KvServer};
 
+// handout: begin reference-only
 #[cfg(feature = "reference")]
 #[path = "reference/mod.rs"]
 mod reference;
 #[cfg(feature = "reference")]
 pub use crate::reference::{Clerk, KvServer};
+
+/// Whether this build is the reference solution (feature `reference`).
+pub const REFERENCE: bool = cfg!(feature = "reference");
+// handout: end
+// handout: student: /// Whether this build is the reference solution (never, in the student repository).
+// handout: student: pub const REFERENCE: bool = false;

@@ -28,8 +28,10 @@
 //! Commands are any [`Command`] type: the tests use a small enum of integers and strings, the
 //! key/value service its operations.
 //!
+// handout: begin reference-only
 //! Instructors: the feature `reference` builds the reference solution (`src/reference/`) in place
 //! of `src/raft.rs`, under the same interface.
+// handout: end
 
 use std::fmt::Debug;
 
@@ -39,17 +41,24 @@ use serde::Serialize;
 mod persister;
 pub use persister::Persister;
 
+// handout: begin reference-only
 #[cfg(not(feature = "reference"))]
+// handout: end
 mod raft;
+// handout: begin reference-only
 #[cfg(feature = "reference")]
 #[path = "reference/mod.rs"]
 mod raft;
+// handout: end
 
 pub use crate::raft::Raft;
 
 /// Whether this build is the reference solution (feature `reference`) rather than the student's
 /// `src/raft.rs`. The labs above Raft name it in their replay commands.
+// handout: begin reference-only
 pub const REFERENCE: bool = cfg!(feature = "reference");
+// handout: end
+// handout: student: pub const REFERENCE: bool = false;
 
 /// What a Raft log can hold: any value that can be cloned, compared in tests, and encoded.
 pub trait Command:

@@ -29,24 +29,41 @@
 //! * [`Clerk::new`] makes a client from ends to the shard master and a [`MakeEnd`];
 //!   [`Clerk::get`], [`Clerk::put`] and [`Clerk::append`] retry until they succeed.
 //!
+// handout: begin reference-only
 //! Instructors: the feature `reference` builds the reference solution (`src/reference/`) in
 //! place of the three student files, on the reference shard master and Raft.
+// handout: end
 
 mod shard;
 
 pub use crate::shard::{key2shard, MakeEnd};
 
+// handout: begin reference-only
 #[cfg(not(feature = "reference"))]
+// handout: end
 mod client;
+// handout: begin reference-only
 #[cfg(not(feature = "reference"))]
+// handout: end
 mod common;
+// handout: begin reference-only
 #[cfg(not(feature = "reference"))]
+// handout: end
 mod server;
+// handout: begin reference-only
 #[cfg(not(feature = "reference"))]
+// handout: end
 pub use crate::{client::Clerk, server::ShardKv};
 
+// handout: begin reference-only
 #[cfg(feature = "reference")]
 #[path = "reference/mod.rs"]
 mod reference;
 #[cfg(feature = "reference")]
 pub use crate::reference::{Clerk, ShardKv};
+
+/// Whether this build is the reference solution (feature `reference`).
+pub const REFERENCE: bool = cfg!(feature = "reference");
+// handout: end
+// handout: student: /// Whether this build is the reference solution (never, in the student repository).
+// handout: student: pub const REFERENCE: bool = false;

@@ -30,24 +30,41 @@
 //!
 //! As in the earlier labs, everything runs in a deterministic simulation on virtual time.
 //!
+// handout: begin reference-only
 //! Instructors: the feature `reference` builds the reference solution (`src/reference/`) in
 //! place of the three student files, under the same interface, on the reference Raft.
+// handout: end
 
 mod config;
 
 pub use crate::config::{Config, Gid, NSHARDS};
 
+// handout: begin reference-only
 #[cfg(not(feature = "reference"))]
+// handout: end
 mod client;
+// handout: begin reference-only
 #[cfg(not(feature = "reference"))]
+// handout: end
 mod common;
+// handout: begin reference-only
 #[cfg(not(feature = "reference"))]
+// handout: end
 mod server;
+// handout: begin reference-only
 #[cfg(not(feature = "reference"))]
+// handout: end
 pub use crate::{client::Clerk, server::ShardMaster};
 
+// handout: begin reference-only
 #[cfg(feature = "reference")]
 #[path = "reference/mod.rs"]
 mod reference;
 #[cfg(feature = "reference")]
 pub use crate::reference::{Clerk, ShardMaster};
+
+/// Whether this build is the reference solution (feature `reference`).
+pub const REFERENCE: bool = cfg!(feature = "reference");
+// handout: end
+// handout: student: /// Whether this build is the reference solution (never, in the student repository).
+// handout: student: pub const REFERENCE: bool = false;

@@ -16,7 +16,7 @@ where
     F: Fn() -> Fut + Send + Clone + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
-    let features = if cfg!(feature = "reference") {
+    let features = if kvraft::REFERENCE {
         "reference"
     } else if raft::REFERENCE {
         "raft/reference" // a student's kvraft on the reference Raft

@@ -25,13 +25,9 @@ where
     F: Fn() -> Fut + Send + Clone + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
-    // The shard master under test is the reference one if its types live in its `reference`
-    // module (a best-effort hint for the replay command only).
-    let shardmaster_reference =
-        std::any::type_name::<shardmaster::Clerk>().contains("::reference::");
-    let features = if cfg!(feature = "reference") {
+    let features = if shardkv::REFERENCE {
         "reference"
-    } else if shardmaster_reference {
+    } else if shardmaster::REFERENCE {
         "raft/reference,shardmaster/reference" // a student's shardkv on the reference layers
     } else if raft::REFERENCE {
         "raft/reference" // a student's shardkv and shard master on the reference Raft

@@ -16,7 +16,7 @@ where
     F: Fn() -> Fut + Send + Clone + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
-    let features = if cfg!(feature = "reference") {
+    let features = if shardmaster::REFERENCE {
         "reference"
     } else if raft::REFERENCE {
         "raft/reference" // a student's shard master on the reference Raft

@@ -1,0 +1,177 @@
+//! `cargo lab grade`: every test of the selected parts on K seeds, a score table, and JSON for
+//! a course's grading system.
+//!
+//! A test earns its points only if it passed on every seed: a test that passes on some seeds
+//! and fails on others is shown as flaky, with the seeds that failed, and earns nothing (a
+//! grader must not reward a solution that is wrong one time in five).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::pool::{run_jobs, Job, PoolOptions};
+use crate::run::replay_command;
+use crate::suite::{Build, GraderTest};
+
+/// Points per test: 1 unless the weights file says otherwise.
+#[derive(Default)]
+pub struct Weights(BTreeMap<String, u32>);
+
+impl Weights {
+    /// Reads a JSON object of test name (short, e.g. `figure8_2c`) to points.
+    pub fn load(path: &Path) -> Result<Weights, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read weights file {}: {e}", path.display()))?;
+        let map: BTreeMap<String, u32> = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{}: {e} (expected a JSON object of test name to points, e.g. {{\"figure8_2c\": 3}})",
+                path.display()
+            )
+        })?;
+        Ok(Weights(map))
+    }
+
+    fn points(&self, test: &GraderTest) -> u32 {
+        self.0.get(test.short_name()).copied().unwrap_or(1)
+    }
+}
+
+/// One test's grade.
+#[derive(Serialize)]
+pub struct TestGrade {
+    pub test: String,
+    pub lab: String,
+    pub part: String,
+    pub points: u32,
+    pub earned: u32,
+    pub runs: usize,
+    pub passed: usize,
+    /// `pass`, `fail` (no seed passed) or `flaky`.
+    pub verdict: String,
+    pub failing_seeds: Vec<u64>,
+    pub replay: Option<String>,
+    pub mean_virtual_secs: f64,
+    pub mean_rpcs: Option<f64>,
+}
+
+/// The whole grade.
+#[derive(Serialize)]
+pub struct Grade {
+    pub selection: String,
+    pub seeds: Vec<u64>,
+    pub points: u32,
+    pub earned: u32,
+    pub tests: Vec<TestGrade>,
+}
+
+/// Runs `tests` on `seeds` seeds starting at `first`.
+pub fn grade(
+    build: &Build,
+    selection: &str,
+    tests: &[GraderTest],
+    weights: &Weights,
+    first: u64,
+    seeds: u64,
+    opts: &PoolOptions,
+) -> Grade {
+    let jobs: Vec<Job> = (0..tests.len())
+        .flat_map(|test| {
+            (0..seeds).map(move |i| Job {
+                test,
+                seed: first + i,
+            })
+        })
+        .collect();
+    let mut by_test: Vec<Vec<crate::run::RunResult>> = vec![Vec::new(); tests.len()];
+    for (job, result) in run_jobs(tests, jobs, opts) {
+        by_test[job.test].push(result);
+    }
+    let mut grades = Vec::new();
+    for (test, mut results) in tests.iter().zip(by_test) {
+        results.sort_by_key(|r| r.seed);
+        let passed = results.iter().filter(|r| r.passed()).count();
+        let failing_seeds: Vec<u64> = results
+            .iter()
+            .filter(|r| !r.passed())
+            .map(|r| r.seed)
+            .collect();
+        let verdict = match (passed, failing_seeds.len()) {
+            (_, 0) => "pass",
+            (0, _) => "fail",
+            _ => "flaky",
+        };
+        let points = weights.points(test);
+        let n = results.len().max(1) as f64;
+        let rpcs: Vec<u64> = results.iter().filter_map(|r| r.rpcs).collect();
+        grades.push(TestGrade {
+            test: test.short_name().to_string(),
+            lab: test.lab.clone(),
+            part: test.part().to_uppercase(),
+            points,
+            earned: if verdict == "pass" { points } else { 0 },
+            runs: results.len(),
+            passed,
+            verdict: verdict.to_string(),
+            replay: failing_seeds
+                .first()
+                .map(|&seed| replay_command(build, test, seed)),
+            failing_seeds,
+            mean_virtual_secs: results
+                .iter()
+                .map(|r| r.virtual_ms.unwrap_or(0) as f64 / 1000.0)
+                .sum::<f64>()
+                / n,
+            mean_rpcs: (!rpcs.is_empty())
+                .then(|| rpcs.iter().sum::<u64>() as f64 / rpcs.len() as f64),
+        });
+    }
+    Grade {
+        selection: selection.to_string(),
+        seeds: (first..first + seeds).collect(),
+        points: grades.iter().map(|g| g.points).sum(),
+        earned: grades.iter().map(|g| g.earned).sum(),
+        tests: grades,
+    }
+}
+
+/// The score table.
+pub fn table(grade: &Grade) -> String {
+    let width = grade
+        .tests
+        .iter()
+        .map(|t| t.test.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut out = format!(
+        "{:<width$}  part  points  passed  virtual s      RPCs  verdict\n",
+        "test"
+    );
+    for t in &grade.tests {
+        let rpcs = t.mean_rpcs.map_or("-".to_string(), |r| format!("{r:.0}"));
+        let mut verdict = t.verdict.clone();
+        if !t.failing_seeds.is_empty() {
+            verdict.push_str(&format!(" (seeds {:?})", t.failing_seeds));
+        }
+        out.push_str(&format!(
+            "{:<width$}  {:<4}  {:>2}/{:<3}  {:>3}/{:<2}  {:>9.1}  {:>8}  {verdict}\n",
+            t.test, t.part, t.earned, t.points, t.passed, t.runs, t.mean_virtual_secs, rpcs
+        ));
+    }
+    out.push_str(&format!(
+        "\nscore: {}/{} points ({} tests, {} seeds each)\n",
+        grade.earned,
+        grade.points,
+        grade.tests.len(),
+        grade.seeds.len()
+    ));
+    for t in grade.tests.iter().filter(|t| t.replay.is_some()) {
+        out.push_str(&format!(
+            "  replay {}: {}\n",
+            t.test,
+            t.replay.as_deref().unwrap_or("")
+        ));
+    }
+    out
+}

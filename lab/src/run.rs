@@ -1,0 +1,174 @@
+//! Running one grader test on one seed, in its own process, and reading what happened.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::suite::{Build, GraderTest};
+
+/// A run that takes longer than this in wall time is killed. The simulation's own watchdog
+/// stops deadlocks and busy loops much sooner; this only guards against what it cannot see.
+const WALL_LIMIT: Duration = Duration::from_secs(600);
+
+/// What one run of one test on one seed gave.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    pub seed: u64,
+    /// `ok`, or how it failed: `panic`, `time-limit`, `deadlock`, `busy`, `nondeterministic`,
+    /// `crashed` (the process died without a verdict), `killed` (past the wall limit).
+    pub status: String,
+    /// Virtual time at the end of the run (or at the failure).
+    pub virtual_ms: Option<u64>,
+    pub wall: Duration,
+    /// For a failure: the diagnosis line (seed, virtual time, what went wrong).
+    pub message: String,
+    /// RPCs, from MIT's "Passed" line when the test prints one.
+    pub rpcs: Option<u64>,
+}
+
+impl RunResult {
+    pub fn passed(&self) -> bool {
+        self.status == "ok"
+    }
+}
+
+/// Runs `test` on `seed`; `check_determinism` runs it twice and compares.
+pub fn run_test(test: &GraderTest, seed: u64, check_determinism: bool) -> RunResult {
+    let start = Instant::now();
+    let mut cmd = Command::new(&test.binary);
+    cmd.args(["--exact", &test.name, "--test-threads=1", "--nocapture"])
+        .env("LAB_SEED", seed.to_string())
+        .env("LAB_RESULT_LINES", "1")
+        .env_remove("LAB_SEEDS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if check_determinism {
+        cmd.env("LAB_CHECK_DETERMINISM", "1");
+    } else {
+        cmd.env_remove("LAB_CHECK_DETERMINISM");
+    }
+    let mut result = RunResult {
+        seed,
+        status: "crashed".into(),
+        virtual_ms: None,
+        wall: Duration::ZERO,
+        message: String::new(),
+        rpcs: None,
+    };
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            result.message = format!("cannot run {}: {e}", test.binary.display());
+            return result;
+        }
+    };
+    let stdout = read_in_background(child.stdout.take());
+    let stderr = read_in_background(child.stderr.take());
+    let killed = loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break false,
+            Ok(None) if start.elapsed() > WALL_LIMIT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break true;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(_) => break false,
+        }
+    };
+    result.wall = start.elapsed();
+    let out = stdout.join().unwrap_or_default() + &stderr.join().unwrap_or_default();
+    parse_output(&out, &mut result);
+    if killed {
+        result.status = "killed".into();
+        result.message = format!(
+            "still running after {} s of wall time",
+            WALL_LIMIT.as_secs()
+        );
+    }
+    result
+}
+
+fn read_in_background<R: Read + Send + 'static>(
+    pipe: Option<R>,
+) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = pipe {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            text = String::from_utf8_lossy(&bytes).into_owned();
+        }
+        text
+    })
+}
+
+/// Reads the `lab-result` line, the failure's diagnosis and MIT's "Passed" line.
+fn parse_output(out: &str, result: &mut RunResult) {
+    for line in out.lines() {
+        // libtest prints "test name ... " without a newline before the test's own output.
+        if let Some(rest) = line.find("lab-result ").map(|at| &line[at + 11..]) {
+            for field in rest.split_whitespace() {
+                match field.split_once('=') {
+                    Some(("status", v)) => result.status = v.to_string(),
+                    Some(("virtual_ms", v)) => result.virtual_ms = v.parse().ok(),
+                    _ => {}
+                }
+            }
+        } else if line.starts_with(&format!("seed {}, virtual time", result.seed)) {
+            result.message = line.to_string();
+        } else if let Some(rest) = line.trim_start().strip_prefix("... Passed --") {
+            // time, peers, RPCs, ...
+            result.rpcs = rest.split_whitespace().nth(2).and_then(|v| v.parse().ok());
+        }
+    }
+    if result.status != "ok" && result.message.is_empty() {
+        result.message = out
+            .lines()
+            .find(|l| l.contains("panicked at") || l.contains("error"))
+            .unwrap_or("the test process ended without a verdict")
+            .to_string();
+    }
+}
+
+/// The command that replays a failed run.
+pub fn replay_command(build: &Build, test: &GraderTest, seed: u64) -> String {
+    format!(
+        "LAB_SEED={seed} cargo test -p {}{} --test grader {} -- --exact",
+        test.lab,
+        build.cargo_flags(),
+        test.name
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_verdict_diagnosis_and_rpcs() {
+        let mut r = RunResult {
+            seed: 7,
+            status: "crashed".into(),
+            virtual_ms: None,
+            wall: Duration::ZERO,
+            message: String::new(),
+            rpcs: None,
+        };
+        let out = "Test (2A): initial election ...\n  ... Passed --   3.1  3   58     572    0\n\
+                   lab-result seed=7 status=ok virtual_ms=3100\n";
+        parse_output(out, &mut r);
+        assert_eq!(
+            (r.status.as_str(), r.virtual_ms, r.rpcs),
+            ("ok", Some(3100), Some(58))
+        );
+        let out = "seed 7, virtual time 1.000 s: deadlock: ...\n\
+                   test part2a::x ... lab-result seed=7 status=deadlock virtual_ms=1000\n";
+        parse_output(out, &mut r);
+        assert_eq!(r.status, "deadlock");
+        assert!(r
+            .message
+            .starts_with("seed 7, virtual time 1.000 s: deadlock"));
+    }
+}
