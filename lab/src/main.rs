@@ -198,6 +198,7 @@ fn build(common: &Common, root: PathBuf) -> Build {
         reference: common.reference,
         release: !common.debug,
         root,
+        target_dir: None,
     }
 }
 

@@ -40,6 +40,8 @@ pub struct Build {
     pub release: bool,
     /// The workspace root.
     pub root: PathBuf,
+    /// A cargo target directory other than the workspace's own.
+    pub target_dir: Option<PathBuf>,
 }
 
 impl Build {
@@ -112,6 +114,9 @@ fn build_grader(build: &Build, lab: &str) -> Result<PathBuf, String> {
     }
     if build.reference {
         cmd.args(["--features", "reference"]);
+    }
+    if let Some(dir) = &build.target_dir {
+        cmd.env("CARGO_TARGET_DIR", dir);
     }
     let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.status.success() {
