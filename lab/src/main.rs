@@ -6,6 +6,8 @@
 //! cargo lab stress kvraft -n 50 --check-determinism
 //! cargo lab grade raft --reference    # score table and JSON
 //! cargo lab handout ../student-repo   # the student repository
+//! cargo lab trace figure8_2c --seed 7  # every peer's events in that run
+//! cargo lab trace figure8_2c --seed 7 --html
 //! cargo lab mutants                   # which tests catch each classic bug
 //! ```
 //!
@@ -78,6 +80,16 @@ enum Cmd {
     Handout {
         /// The directory to create (must not exist, or be empty).
         dir: PathBuf,
+    },
+    /// Run one test on one seed and show what every peer did (LAB_TRACE).
+    Trace {
+        /// The test (a unique part of its name).
+        test: String,
+        /// Write the HTML timeline (one column per peer) instead of printing the events.
+        #[arg(long)]
+        html: bool,
+        #[command(flatten)]
+        common: Common,
     },
     /// Run each mutant (a reference solution with one classic bug) against its lab's tests.
     Mutants {
@@ -177,6 +189,26 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             println!("JSON: {}", path.display());
             Ok(exit(g.earned == g.points))
+        }
+        Cmd::Trace { test, html, common } => {
+            let build = build(&common, root);
+            let tests = select(&build, &test)?;
+            let [test] = &tests[..] else {
+                let names: Vec<_> = tests.iter().map(|t| t.name.as_str()).collect();
+                return Err(format!(
+                    "{test:?} matches {} tests: {}",
+                    tests.len(),
+                    names.join(", ")
+                ));
+            };
+            let status = std::process::Command::new(&test.binary)
+                .args(["--exact", &test.name, "--nocapture", "--test-threads=1"])
+                .env("LAB_SEED", common.seed.to_string())
+                .env("LAB_TRACE", if html { "html" } else { "1" })
+                .env_remove("LAB_SEEDS")
+                .status()
+                .map_err(|e| format!("cannot run {}: {e}", test.binary.display()))?;
+            Ok(exit(status.success()))
         }
         Cmd::Handout { dir } => {
             let written = handout::write(&root, &dir)?;

@@ -60,7 +60,10 @@ pub fn run(root: &Path, names: &[String], seeds: u64) -> Result<bool, String> {
             Some((seed, tests)) => ("yes", tests.join(", "), seed.to_string()),
             None => ("**no**", format!("(expected: {})", m.caught_by), "-".into()),
         };
-        println!("| {} | {} | {} | {caught} | {by} | {seed} |", m.name, m.lab, m.bug);
+        println!(
+            "| {} | {} | {} | {caught} | {by} | {seed} |",
+            m.name, m.lab, m.bug
+        );
     }
     let missed = rows.iter().filter(|(_, v)| v.caught.is_none()).count();
     println!(
@@ -108,7 +111,10 @@ fn sync(root: &Path, scratch: &Path) -> Result<(), String> {
         .args(["ls-files", "-z"])
         .output()
         .map_err(|e| format!("cannot run git: {e}"))?;
-    for rel in String::from_utf8_lossy(&out.stdout).split('\0').filter(|p| !p.is_empty()) {
+    for rel in String::from_utf8_lossy(&out.stdout)
+        .split('\0')
+        .filter(|p| !p.is_empty())
+    {
         let (from, to) = (root.join(rel), scratch.join(rel));
         let want = std::fs::read(&from).map_err(|e| format!("{rel}: {e}"))?;
         if std::fs::read(&to).ok().as_deref() != Some(&want[..]) {

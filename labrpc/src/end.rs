@@ -91,15 +91,22 @@ impl ClientEnd {
         }
     }
 
-    fn dropped(&self, reason: DropReason, error: RpcError) -> Result<Vec<u8>, RpcError> {
+    fn dropped(
+        &self,
+        method: &str,
+        reason: DropReason,
+        error: RpcError,
+    ) -> Result<Vec<u8>, RpcError> {
         sim::record(Event::Drop {
             end: self.id,
             reason,
         });
+        tracing::debug!(kind = "drop", "{method} via {}: {error}", self.name);
         Err(error)
     }
 
     async fn deliver(&self, request: Request) -> Result<Vec<u8>, RpcError> {
+        let method = request.method;
         let route = self.route(request.bytes.len());
         sim::record(Event::Send {
             end: self.id,
@@ -111,21 +118,21 @@ impl ClientEnd {
             // No reply, and the caller finds out only after a while, as with a real timeout.
             let ms = sim::network_below(if route.long_delays { 7000 } else { 100 });
             sleep_ms(ms).await;
-            return self.dropped(DropReason::Unreachable, RpcError::Unreachable);
+            return self.dropped(method, DropReason::Unreachable, RpcError::Unreachable);
         };
         if route.reliable {
             sleep_ms(route.latency_ms).await;
         } else {
             sleep_ms(sim::network_below(27)).await;
             if sim::network_below(1000) < 100 {
-                return self.dropped(DropReason::Request, RpcError::RequestLost);
+                return self.dropped(method, DropReason::Request, RpcError::RequestLost);
             }
         }
 
         let node = server.node();
         if !sim::node_alive(node) {
             // Nothing of a crashed node runs, even if the tester left its server registered.
-            return self.dropped(DropReason::Killed, RpcError::ServerKilled);
+            return self.dropped(method, DropReason::Killed, RpcError::ServerKilled);
         }
         let handler = server.dispatch(request)?;
         sim::record(Event::Dispatch {
@@ -139,11 +146,11 @@ impl ClientEnd {
         let dead = self.net.shared.state.lock().is_dead(self.id, slot, &server);
         let reply = match result {
             Some(reply) if !dead => reply?,
-            _ => return self.dropped(DropReason::Killed, RpcError::ServerKilled),
+            _ => return self.dropped(method, DropReason::Killed, RpcError::ServerKilled),
         };
 
         if !route.reliable && sim::network_below(1000) < 100 {
-            return self.dropped(DropReason::Reply, RpcError::ReplyLost);
+            return self.dropped(method, DropReason::Reply, RpcError::ReplyLost);
         }
         if route.long_reordering && sim::network_below(900) < 600 {
             // 200 + rand(1 + rand(2000)) ms: skewed toward short delays, as in MIT's labrpc.

@@ -157,6 +157,8 @@ impl Network {
         drop(st);
         if was != enabled {
             sim::record(Event::Enable { end: id, enabled });
+            let state = if enabled { "up" } else { "down" };
+            tracing::debug!(kind = "net", "link {end} {state}");
             if !enabled {
                 self.shared.changed.notify_waiters();
             }

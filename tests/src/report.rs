@@ -3,22 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where failing tests leave their reports: `<target dir>/lab-reports/`, created on demand.
-///
-/// The target directory is `CARGO_TARGET_DIR` when set, otherwise the one the running test
-/// binary was built in (`<target>/<profile>/deps/<binary>`), otherwise `./target`.
+/// Where failing tests leave their reports: `<target dir>/lab-reports/` (see
+/// `labrpc::sim::trace::reports_dir`).
 pub fn lab_reports_dir() -> std::io::Result<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let exe = std::env::current_exe().ok()?;
-            let deps = exe.parent()?;
-            (deps.file_name()? == "deps").then(|| deps.parent()?.parent().map(PathBuf::from))?
-        })
-        .unwrap_or_else(|| PathBuf::from("target"));
-    let dir = target.join("lab-reports");
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+    labrpc::sim::trace::reports_dir()
 }
 
 /// A file name for a report of the running test and seed: `<test>-seed<N>.<ext>`, with the

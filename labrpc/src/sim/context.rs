@@ -170,6 +170,15 @@ impl SimState {
         tokio::time::Instant::now().saturating_duration_since(self.start)
     }
 
+    /// The name of node `id`.
+    pub(crate) fn node_name(&self, id: NodeId) -> String {
+        self.nodes
+            .try_borrow()
+            .ok()
+            .and_then(|nodes| nodes.get(id as usize).map(|n| n.name.to_string()))
+            .unwrap_or_else(|| format!("node{id}"))
+    }
+
     pub(crate) fn record(&self, event: Event) {
         self.recorder.borrow_mut().record(self.now(), event);
     }

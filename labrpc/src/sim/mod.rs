@@ -52,6 +52,7 @@ mod random;
 mod rng;
 mod runner;
 mod runtime;
+pub mod trace;
 
 pub use digest::{DropReason, Event, TimedEvent};
 pub use failure::{Failure, FailureKind};

@@ -32,7 +32,7 @@ impl Node {
     /// derived from the run's seed and that number, so the same test makes the same draws.
     pub fn new(name: impl Into<String>) -> Node {
         let name: Arc<str> = Arc::from(name.into());
-        context::with(|s| {
+        let node = context::with(|s| {
             let mut nodes = s.nodes.borrow_mut();
             let id = nodes.len() as NodeId;
             nodes.push(NodeSlot {
@@ -47,7 +47,9 @@ impl Node {
                 name: name.to_string(),
             });
             Node { id, name }
-        })
+        });
+        tracing::info!(kind = "start", node = &*node.name, "started");
+        node
     }
 
     /// The node the calling code runs on (the tester when not on any node).
@@ -104,6 +106,7 @@ impl Node {
             s.record(Event::Crash { node: self.id });
             tasks
         });
+        tracing::info!(kind = "crash", node = &*self.name, "crashed");
         // Abort outside the borrow: dropping a task's future may run lab code.
         for task in tasks {
             task.abort();

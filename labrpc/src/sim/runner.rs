@@ -7,11 +7,14 @@
 //! | `LAB_SEEDS=K` | run K consecutive seeds from `LAB_SEED` (or a fresh one); stop at the first failure |
 //! | `LAB_CHECK_DETERMINISM=1` | run every seed twice and fail, naming the first divergent event, if the runs differ |
 //! | `LAB_WATCHDOG_SECS=S` | let virtual time stand still for S wall seconds before calling it a busy loop (default 5) |
+//! | `LAB_TRACE=1` | print every traced event (elections, votes, commits, crashes, drops...) as it happens; `LAB_TRACE=html` writes every run's timeline; by default a failed run is replayed with a trace and leaves its timeline under `target/lab-reports/` |
 //! | `LAB_RESULT_LINES=1` | also print `lab-result seed=N status=ok\|panic\|... virtual_ms=T` per seed on stdout, for tools |
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
+
+use super::trace::Trace;
 
 use super::failure::{Failure, FailureKind};
 use super::runtime::{self, Config, Outcome};
@@ -89,12 +92,33 @@ impl Test {
         let first = env.seed.unwrap_or_else(fresh_seed);
         for i in 0..env.seeds {
             let seed = first.wrapping_add(i);
-            let result = self.run_seed(seed, &env, body.clone());
+            let trace = match env.trace {
+                TraceMode::Print => Some(Trace::new(true)),
+                TraceMode::Html => Some(Trace::new(false)),
+                TraceMode::OnFailure | TraceMode::Off => None,
+            };
+            let result = self.run_seed(seed, &env, body.clone(), trace.clone());
             if env.result_lines {
                 print_result_line(seed, &result);
             }
+            let timeline = match (&result, env.trace, trace) {
+                (_, TraceMode::Html, Some(trace)) => write_timeline(seed, &trace),
+                // A failed run is deterministic: run it again with a trace for its timeline.
+                (Err(_), TraceMode::OnFailure, _) => {
+                    let trace = Trace::new(false);
+                    let _ = self.run_seed(seed, &env, body.clone(), Some(trace.clone()));
+                    write_timeline(seed, &trace)
+                }
+                _ => None,
+            };
+            if let (Ok(_), Some(path)) = (&result, &timeline) {
+                println!("timeline: {path}");
+            }
             if let Err(failure) = result {
                 let mut report = format!("\n\n{failure}\n\n  replay: {}\n", self.replay(seed));
+                if let Some(path) = timeline {
+                    report.push_str(&format!("  timeline: {path}\n"));
+                }
                 if env.seeds > 1 {
                     report.push_str(&format!("  ({i} seeds passed before this one)\n"));
                 }
@@ -110,22 +134,29 @@ impl Test {
         }
     }
 
-    fn config(&self, seed: u64, env: &Env) -> Config {
+    fn config(&self, seed: u64, env: &Env, trace: Option<Trace>) -> Config {
         let mut config = Config::new(seed);
+        config.trace = trace;
         config.time_limit = self.time_limit;
         config.record_events = env.check_determinism;
         config.busy_after = env.watchdog;
         config
     }
 
-    fn run_seed<F, Fut>(&self, seed: u64, env: &Env, body: F) -> Result<Duration, Failure>
+    fn run_seed<F, Fut>(
+        &self,
+        seed: u64,
+        env: &Env,
+        body: F,
+        trace: Option<Trace>,
+    ) -> Result<Duration, Failure>
     where
         F: Fn() -> Fut + Send + Clone + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        let first = runtime::run(&self.config(seed, env), body.clone())?;
+        let first = runtime::run(&self.config(seed, env, trace), body.clone())?;
         if env.check_determinism {
-            let second = runtime::run(&self.config(seed, env), body)?;
+            let second = runtime::run(&self.config(seed, env, None), body)?;
             compare(&first, &second)?;
         }
         Ok(first.virtual_time)
@@ -189,6 +220,20 @@ struct Env {
     watchdog: Duration,
     /// `LAB_RESULT_LINES=1`: print a machine-readable line per seed (for `cargo lab`).
     result_lines: bool,
+    trace: TraceMode,
+}
+
+/// What `LAB_TRACE` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TraceMode {
+    /// Unset: a failed run is run again with a trace, and leaves its timeline.
+    OnFailure,
+    /// `LAB_TRACE=1`: print every event as it happens (and the timeline on failure).
+    Print,
+    /// `LAB_TRACE=html`: write the timeline of every run.
+    Html,
+    /// `LAB_TRACE=0`: no trace, not even on failure.
+    Off,
 }
 
 impl Env {
@@ -217,8 +262,31 @@ impl Env {
             check_determinism: matches!(check.as_deref(), Some(v) if v != "0"),
             watchdog: Duration::from_secs(watchdog),
             result_lines: var("LAB_RESULT_LINES").is_some_and(|v| v != "0"),
+            trace: match var("LAB_TRACE").as_deref().map(str::trim) {
+                None => TraceMode::OnFailure,
+                Some("0" | "off") => TraceMode::Off,
+                Some("html") => TraceMode::Html,
+                Some(_) => TraceMode::Print,
+            },
         })
     }
+}
+
+/// Writes a run's timeline under `lab-reports/`, named after the test and the seed; returns its
+/// path (or says why it could not).
+fn write_timeline(seed: u64, trace: &Trace) -> Option<String> {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("test")
+        .replace("::", "-");
+    let name = format!("{test}-seed{seed}-timeline");
+    let title = format!("{test}, seed {seed}");
+    Some(
+        match super::trace::write_html(&name, &title, &trace.events()) {
+            Ok(path) => path.display().to_string(),
+            Err(e) => format!("(could not write the timeline: {e})"),
+        },
+    )
 }
 
 /// With `LAB_RESULT_LINES=1`, each seed's outcome as one line on stdout, e.g.

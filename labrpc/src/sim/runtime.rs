@@ -39,6 +39,8 @@ pub struct Config {
     /// Name of the simulation thread (shows in panic messages and report file names). Default:
     /// the name of the thread that made the config (in a `#[test]`, the test's path).
     pub thread_name: String,
+    /// Collect the run's `tracing` events here (and print them, if the trace says so).
+    pub trace: Option<super::trace::Trace>,
 }
 
 impl Config {
@@ -51,6 +53,7 @@ impl Config {
             deadlock_after: Duration::from_secs(1),
             busy_after: Duration::from_secs(5),
             thread_name: std::thread::current().name().unwrap_or("sim").to_string(),
+            trace: None,
         }
     }
 }
@@ -201,6 +204,8 @@ where
         config.record_events,
     ));
     context::install(state.clone());
+    // The trace, if any, hears only this thread's events: parallel tests keep their own.
+    let _trace = config.trace.clone().map(tracing::subscriber::set_default);
 
     let body_result = panic::catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(async {

@@ -265,6 +265,7 @@ impl<C: Command> Core<C> {
         self.snapshot = data;
         self.state_dirty = true;
         self.snapshot_dirty = true;
+        tracing::debug!(kind = "snapshot", "log compacted through {index}");
     }
 
     /// Takes what the driver must do now (see [`Ready`]).
@@ -343,6 +344,11 @@ impl<C: Command> Core<C> {
         self.state_dirty = true;
         self.role = Role::Candidate;
         self.reset_election_timer();
+        tracing::info!(
+            kind = "election",
+            "timed out: candidate in term {}",
+            self.term
+        );
         let me = self.me();
         self.votes = vec![false; self.cfg.peers];
         self.votes[me] = true;
@@ -377,6 +383,12 @@ impl<C: Command> Core<C> {
             // Only a granted vote resets the timer: a candidate that cannot win (stale log)
             // must not keep the peers that could win from standing.
             self.reset_election_timer();
+            tracing::info!(
+                kind = "vote",
+                "votes for peer {} in term {}",
+                args.candidate,
+                self.term
+            );
         }
         RequestVoteReply {
             term: self.term,
@@ -450,11 +462,21 @@ impl<C: Command> Core<C> {
         let last_new = prev + args.entries.len() as u64;
         if self.log.merge(prev, args.entries, self.commit) {
             self.state_dirty = true;
+            tracing::debug!(
+                kind = "append",
+                "log now ends at {} (from the leader of term {})",
+                self.log.last_index(),
+                args.term
+            );
         }
         // Commit only what this message proved we share with the leader: entries after
         // last_new may be left over from another leader.
         if args.leader_commit > self.commit {
-            self.commit = self.commit.max(args.leader_commit.min(last_new));
+            let commit = self.commit.max(args.leader_commit.min(last_new));
+            if commit > self.commit {
+                tracing::debug!(kind = "commit", "commit index {commit} (leader's)");
+            }
+            self.commit = commit;
         }
         reply.success = true;
         reply
@@ -477,6 +499,10 @@ impl<C: Command> Core<C> {
             // snapshot: skip them. The service sees the snapshot right after what it has.
             self.commit = index;
             self.applied = index;
+            tracing::info!(
+                kind = "snapshot",
+                "installed the leader's snapshot through {index}"
+            );
             self.apply.push(ApplyMsg::Snapshot {
                 index,
                 term,

@@ -222,14 +222,32 @@ impl<C: Command> Inner<C> {
         let end = &self.peers[to];
         match request {
             Request::Vote(args) => {
+                tracing::debug!(
+                    kind = "send",
+                    "RequestVote to peer {to} (term {})",
+                    args.term
+                );
                 let reply = end.call(&args).await.ok();
                 self.step(|core| core.handle_request_vote_reply(to, &args, reply));
             }
             Request::Append(args) => {
+                if !args.entries.is_empty() {
+                    tracing::debug!(
+                        kind = "send",
+                        "AppendEntries to peer {to}: {} entries after {}",
+                        args.entries.len(),
+                        args.prev_log_index
+                    );
+                }
                 let reply = end.call(&args).await.ok();
                 self.step(|core| core.handle_append_entries_reply(to, seq, &args, reply));
             }
             Request::Snapshot(args) => {
+                tracing::debug!(
+                    kind = "send",
+                    "InstallSnapshot to peer {to} (through {})",
+                    args.last_included_index
+                );
                 let reply = end.call(&args).await.ok();
                 self.step(|core| core.handle_install_snapshot_reply(to, seq, &args, reply));
             }
@@ -257,6 +275,13 @@ impl<C: Command> Inner<C> {
                 // A notification sent since the take is kept as a permit: none is lost.
                 self.deliveries_added.notified().await;
                 continue;
+            }
+            let indexes = |m: &ApplyMsg<C>| match m {
+                ApplyMsg::Command { index, .. } | ApplyMsg::Snapshot { index, .. } => *index,
+            };
+            if let (Some(first), Some(last)) = (batch.front(), batch.back()) {
+                let (first, last) = (indexes(first), indexes(last));
+                tracing::debug!(kind = "apply", "delivers {first}..={last}");
             }
             for msg in batch {
                 if self.dead() || apply_tx.send(msg).is_err() {

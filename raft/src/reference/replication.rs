@@ -71,6 +71,12 @@ impl Progress {
 impl<C: Command> Core<C> {
     pub(super) fn become_leader(&mut self) {
         self.role = Role::Leader;
+        tracing::info!(
+            kind = "leader",
+            "leader of term {}, log ends at {}",
+            self.term,
+            self.log.last_index()
+        );
         // Optimistic: assume followers are up to date; the first rejection corrects it.
         let next = self.log.last_index() + 1;
         let progress = Progress {
@@ -289,6 +295,7 @@ impl<C: Command> Core<C> {
         let majority = matched[self.quorum() - 1];
         if majority > self.commit && self.log.term(majority) == Some(self.term) {
             self.commit = majority;
+            tracing::debug!(kind = "commit", "commit index {majority}");
         }
     }
 }
