@@ -101,13 +101,14 @@ impl Test {
             if env.result_lines {
                 print_result_line(seed, &result);
             }
-            let timeline = match (&result, env.trace, trace) {
-                (_, TraceMode::Html, Some(trace)) => write_timeline(seed, &trace),
+            let failure = result.as_ref().err();
+            let timeline = match (failure, env.trace, trace) {
+                (_, TraceMode::Html, Some(trace)) => write_timeline(seed, &trace, failure),
                 // A failed run is deterministic: run it again with a trace for its timeline.
-                (Err(_), TraceMode::OnFailure, _) => {
+                (Some(failure), TraceMode::OnFailure, _) => {
                     let trace = Trace::new(false);
                     let _ = self.run_seed(seed, &env, body.clone(), Some(trace.clone()));
-                    write_timeline(seed, &trace)
+                    write_timeline(seed, &trace, Some(failure))
                 }
                 _ => None,
             };
@@ -274,19 +275,26 @@ impl Env {
 
 /// Writes a run's timeline under `lab-reports/`, named after the test and the seed; returns its
 /// path (or says why it could not).
-fn write_timeline(seed: u64, trace: &Trace) -> Option<String> {
+fn write_timeline(seed: u64, trace: &Trace, failure: Option<&Failure>) -> Option<String> {
     let test = std::thread::current()
         .name()
         .unwrap_or("test")
         .replace("::", "-");
     let name = format!("{test}-seed{seed}-timeline");
     let title = format!("{test}, seed {seed}");
-    Some(
-        match super::trace::write_html(&name, &title, &trace.events()) {
-            Ok(path) => path.display().to_string(),
-            Err(e) => format!("(could not write the timeline: {e})"),
-        },
-    )
+    let mut events = trace.events();
+    if let Some(failure) = failure {
+        events.push(super::trace::TraceEvent {
+            at: failure.at,
+            node: "tester".into(),
+            kind: "failure".into(),
+            text: failure.kind.to_string(),
+        });
+    }
+    Some(match super::trace::write_html(&name, &title, &events) {
+        Ok(path) => path.display().to_string(),
+        Err(e) => format!("(could not write the timeline: {e})"),
+    })
 }
 
 /// With `LAB_RESULT_LINES=1`, each seed's outcome as one line on stdout, e.g.
