@@ -64,7 +64,7 @@ fn handout_has_no_reference_code_and_its_tests_fail_fast() {
 
     // Build and run 2A in the handout, with its own target directory (cargo's lock on ours is
     // held by the test run that runs this test).
-    let target = root.join("target/handout-test");
+    let target = root.join("target/lab-tool-tests");
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", &target)

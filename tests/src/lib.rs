@@ -30,8 +30,24 @@ where
     } else {
         format!("--features {features}")
     };
+    // `LAB_INJECT_FAILURE=k` fails every run whose seed is a multiple of k, at its start: for
+    // testing tools that run tests (`cargo lab stress` must report those seeds, and their replay
+    // commands must fail again), never for grading.
+    let inject = std::env::var("LAB_INJECT_FAILURE")
+        .ok()
+        .and_then(|k| k.trim().parse::<u64>().ok())
+        .filter(|&k| k > 0);
     labrpc::sim::Test::new()
         .package(package)
         .cargo_args(args)
-        .run(body)
+        .run(move || {
+            let body = body.clone();
+            async move {
+                if let Some(k) = inject {
+                    let seed = labrpc::sim::seed();
+                    assert!(seed % k != 0, "injected failure (LAB_INJECT_FAILURE={k})");
+                }
+                body().await
+            }
+        })
 }
