@@ -128,8 +128,13 @@ fn sync(root: &Path, scratch: &Path) -> Result<(), String> {
 }
 
 fn apply(scratch: &Path, patch: &Path) -> Result<(), String> {
+    // The scratch copy sits inside the workspace's own repository: keep git from finding it,
+    // or `git apply` would take the patch's paths as relative to the repository's top and
+    // silently skip every file outside the scratch directory.
+    let ceiling = scratch.parent().unwrap_or(scratch);
     let out = Command::new("git")
         .current_dir(scratch)
+        .env("GIT_CEILING_DIRECTORIES", ceiling)
         .args(["apply", "--whitespace=nowarn"])
         .arg(patch)
         .output()
