@@ -57,7 +57,13 @@ pub fn run(root: &Path, names: &[String], seeds: u64) -> Result<bool, String> {
     println!("| mutant | lab | bug | caught | by | seed |\n|---|---|---|---|---|--:|");
     for (m, v) in &rows {
         let (caught, by, seed) = match &v.caught {
-            Some((seed, tests)) => ("yes", tests.join(", "), seed.to_string()),
+            Some((seed, tests)) => {
+                let mut by = tests.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+                if tests.len() > 3 {
+                    by.push_str(&format!(" (+{} more)", tests.len() - 3));
+                }
+                ("yes", by, seed.to_string())
+            }
             None => ("**no**", format!("(expected: {})", m.caught_by), "-".into()),
         };
         println!(
