@@ -139,6 +139,26 @@ async fn concurrently(ck: &mut Clerk, clerks: Vec<Clerk>, issued: Vec<Vec<Change
     end
 }
 
+/// MIT's Concurrent leave/join step: 10 clerks at once, each Join(gid + 1000), Join(gid),
+/// Leave(gid + 1000), with gids 100, 110, ..., 190; every configuration made is checked.
+async fn concurrent_leave_join(cfg: &Tester, ck: &mut Clerk) -> Vec<Gid> {
+    let clerks: Vec<Clerk> = (0..NPARA).map(|_| cfg.make_client(&cfg.all())).collect();
+    let gids: Vec<Gid> = (0..NPARA as Gid).map(|i| i * 10 + 100).collect();
+    let issued: Vec<Vec<Change>> = gids
+        .iter()
+        .map(|&gid| {
+            vec![
+                join([(gid + 1000, vec![format!("s{gid}a")])]),
+                join([(gid, vec![format!("s{gid}b")])]),
+                leave(&[gid + 1000]),
+            ]
+        })
+        .collect();
+    let c = concurrently(ck, clerks, issued).await;
+    ok(check_config(&c, &gids));
+    gids
+}
+
 /// The first server that believes it leads, looked for at once and after each of up to 3
 /// sleeps of 1 s; panics with MIT's "Leader not found" after that.
 ///
@@ -251,20 +271,7 @@ fn basic_4a() {
         passed();
 
         title("Test: Concurrent leave/join");
-        let clerks: Vec<Clerk> = (0..NPARA).map(|_| cfg.make_client(&cfg.all())).collect();
-        let gids: Vec<Gid> = (0..NPARA as Gid).map(|i| i * 10 + 100).collect();
-        let issued: Vec<Vec<Change>> = gids
-            .iter()
-            .map(|&gid| {
-                vec![
-                    join([(gid + 1000, vec![format!("s{gid}a")])]),
-                    join([(gid, vec![format!("s{gid}b")])]),
-                    leave(&[gid + 1000]),
-                ]
-            })
-            .collect();
-        let c = concurrently(&mut ck, clerks, issued).await;
-        ok(check_config(&c, &gids));
+        let gids = concurrent_leave_join(&cfg, &mut ck).await;
         passed();
 
         title("Test: Minimal transfers after joins");
@@ -391,20 +398,7 @@ fn unreliable_4a() {
         let cfg = Tester::new(NSERVERS, true);
         let mut ck = cfg.make_client(&cfg.all());
         title("Test: Concurrent leave/join, unreliable net");
-        let clerks: Vec<Clerk> = (0..NPARA).map(|_| cfg.make_client(&cfg.all())).collect();
-        let gids: Vec<Gid> = (0..NPARA as Gid).map(|i| i * 10 + 100).collect();
-        let issued: Vec<Vec<Change>> = gids
-            .iter()
-            .map(|&gid| {
-                vec![
-                    join([(gid + 1000, vec![format!("s{gid}a")])]),
-                    join([(gid, vec![format!("s{gid}b")])]),
-                    leave(&[gid + 1000]),
-                ]
-            })
-            .collect();
-        let c = concurrently(&mut ck, clerks, issued).await;
-        ok(check_config(&c, &gids));
+        concurrent_leave_join(&cfg, &mut ck).await;
         passed();
     });
 }
