@@ -93,7 +93,7 @@ enum Cmd {
     },
     /// Run each mutant (a reference solution with one classic bug) against its lab's tests.
     Mutants {
-        /// Only these mutants (names or parts of names).
+        /// Only the mutants whose names start with these (e.g. `raft`, `shardkv-serve`).
         names: Vec<String>,
         /// Seeds to try per mutant before calling it not caught.
         #[arg(long, default_value_t = 20)]

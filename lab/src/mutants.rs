@@ -26,13 +26,13 @@ pub struct Verdict {
     pub caught: Option<(u64, Vec<String>)>,
 }
 
-/// Runs the mutants whose names contain one of `names` (all if empty) over up to `seeds`
+/// Runs the mutants whose names start with one of `names` (all if empty) over up to `seeds`
 /// seeds each, prints the table, and returns whether every one was caught.
 pub fn run(root: &Path, names: &[String], seeds: u64) -> Result<bool, String> {
     let mutants = load(&root.join("mutants"))?;
     let selected: Vec<&Mutant> = mutants
         .iter()
-        .filter(|m| names.is_empty() || names.iter().any(|n| m.name.contains(n.as_str())))
+        .filter(|m| names.is_empty() || names.iter().any(|n| m.name.starts_with(n.as_str())))
         .collect();
     if selected.is_empty() {
         return Err("no mutant matches".into());
