@@ -15,7 +15,8 @@
 //! `reference` feature, or a marker left open, is an error naming the file.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use crate::suite::tracked_files;
 
 /// The README of the student repository.
 const STUDENT_README: &str = include_str!("handout_readme.md");
@@ -79,27 +80,6 @@ pub fn write(root: &Path, dir: &Path) -> Result<usize, String> {
         std::fs::write(&target, bytes).map_err(|e| format!("{}: {e}", target.display()))?;
     }
     Ok(files.len())
-}
-
-/// The files git tracks in the workspace.
-fn tracked_files(root: &Path) -> Result<Vec<String>, String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["ls-files", "-z"])
-        .output()
-        .map_err(|e| format!("cannot run git (the handout takes the files git tracks): {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "git ls-files failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .split('\0')
-        .filter(|p| !p.is_empty())
-        .map(str::to_string)
-        .collect())
 }
 
 fn excluded(path: &str) -> bool {

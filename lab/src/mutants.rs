@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::suite::{grader_tests, Build};
+use crate::suite::{grader_tests, tracked_files, Build};
 
 /// One mutant, as its header describes it.
 pub struct Mutant {
@@ -111,17 +111,8 @@ fn parse(path: &Path) -> Result<Mutant, String> {
 
 /// Makes `scratch` hold exactly the workspace's tracked files, writing only those that differ.
 fn sync(root: &Path, scratch: &Path) -> Result<(), String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["ls-files", "-z"])
-        .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    for rel in String::from_utf8_lossy(&out.stdout)
-        .split('\0')
-        .filter(|p| !p.is_empty())
-    {
-        let (from, to) = (root.join(rel), scratch.join(rel));
+    for rel in tracked_files(root)? {
+        let (from, to) = (root.join(&rel), scratch.join(&rel));
         let want = std::fs::read(&from).map_err(|e| format!("{rel}: {e}"))?;
         if std::fs::read(&to).ok().as_deref() != Some(&want[..]) {
             if let Some(dir) = to.parent() {

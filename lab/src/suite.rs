@@ -147,6 +147,27 @@ fn list_tests(binary: &Path) -> Result<Vec<String>, String> {
         .collect())
 }
 
+/// The files git tracks in the workspace.
+pub fn tracked_files(root: &Path) -> Result<Vec<String>, String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["ls-files", "-z"])
+        .output()
+        .map_err(|e| format!("cannot run git : {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "git ls-files failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split('\0')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
 /// The workspace root: the nearest directory above the current one with a `Cargo.toml` that
 /// declares `[workspace]`.
 pub fn workspace_root() -> Result<PathBuf, String> {

@@ -12,11 +12,8 @@ pub fn lab_reports_dir() -> std::io::Result<PathBuf> {
 /// A file name for a report of the running test and seed: `<test>-seed<N>.<ext>`, with the
 /// test's module path joined by `-`.
 pub fn report_file_name(ext: &str) -> String {
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("test")
-        .replace("::", "-");
-    format!("{test}-seed{}.{ext}", labrpc::sim::seed())
+    let stem = labrpc::sim::trace::report_stem(labrpc::sim::seed());
+    format!("{stem}.{ext}")
 }
 
 /// What a test measured between `begin` and `end`.

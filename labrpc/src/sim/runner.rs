@@ -276,12 +276,9 @@ impl Env {
 /// Writes a run's timeline under `lab-reports/`, named after the test and the seed; returns its
 /// path (or says why it could not).
 fn write_timeline(seed: u64, trace: &Trace, failure: Option<&Failure>) -> Option<String> {
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("test")
-        .replace("::", "-");
-    let name = format!("{test}-seed{seed}-timeline");
-    let title = format!("{test}, seed {seed}");
+    let stem = super::trace::report_stem(seed);
+    let name = format!("{stem}-timeline");
+    let title = stem.replacen("-seed", ", seed ", 1);
     let mut events = trace.events();
     if let Some(failure) = failure {
         events.push(super::trace::TraceEvent {

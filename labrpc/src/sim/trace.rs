@@ -286,6 +286,16 @@ pub fn reports_dir() -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// The stem of report file names for the running test and `seed`: `<test>-seed<N>`, with the
+/// test's module path joined by `-` (the simulation thread carries the test's name).
+pub fn report_stem(seed: u64) -> String {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("test")
+        .replace("::", "-");
+    format!("{test}-seed{seed}")
+}
+
 /// Writes the timeline of `events` as `<name>.html` in [`reports_dir`]; returns its path.
 pub fn write_html(name: &str, title: &str, events: &[TraceEvent]) -> std::io::Result<PathBuf> {
     let path = reports_dir()?.join(format!("{name}.html"));

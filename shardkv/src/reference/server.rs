@@ -6,7 +6,7 @@ use rsm::{Rsm, WeakRsm};
 use shardmaster::Gid;
 
 use super::migration;
-use super::rpc::{Command, Err, KeyOp, PullArgs, ReleaseArgs, Reply, Request};
+use super::rpc::{Command, Err, PullArgs, ReleaseArgs, Reply, Request};
 use super::store::{Output, Store};
 use crate::{key2shard, MakeEnd};
 
@@ -75,7 +75,6 @@ async fn handle_request(server: WeakRsm<Store>, request: Request) -> Reply {
     if !rsm.read(|store| store.serves(shard)) {
         return reply(Err::WrongGroup);
     }
-    let is_get = matches!(request.op, KeyOp::Get { .. });
     match rsm.submit(Command::Client(request)).await {
         Ok(Output::Value(Some(value))) => Reply {
             err: Err::Ok,
@@ -84,7 +83,7 @@ async fn handle_request(server: WeakRsm<Store>, request: Request) -> Reply {
         Ok(Output::Value(None)) => reply(Err::NoKey),
         Ok(Output::Written) => reply(Err::Ok),
         Ok(Output::WrongGroup) => reply(Err::WrongGroup),
-        Ok(Output::Done) => unreachable!("a clerk's request (get: {is_get}) applied as a step"),
+        Ok(Output::Done) => unreachable!("a clerk's request applied as a migration step"),
         Err(_) => reply(Err::WrongLeader),
     }
 }
