@@ -3,6 +3,8 @@
 //! `cargo test -p raft 2a` runs part 2A, and so on; `tester.rs` is MIT's `config.go`. Every
 //! test is a deterministic simulation with its own seed (see `labrpc::sim`).
 
+mod extra;
+mod leaders;
 mod part2a;
 mod part2b;
 mod part2c;

@@ -3,9 +3,12 @@
 //!
 //! Timing constants are MIT's: `one()` has 10 s with 2 s per attempt, `check_one_leader` 10
 //! rounds of 450-549 ms, the network has long delays on, snapshots every 10 entries.
+//!
+//! Beyond MIT: Election Safety is checked all through every test (`leaders.rs`), not only at
+//! the instants `check_one_leader` looks.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use labrpc::sim::{self, Node};
@@ -16,6 +19,8 @@ use parking_lot::Mutex;
 use raft::{ApplyMsg, Persister, Raft};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+
+use crate::leaders::{Leaders, SAMPLE_INTERVAL};
 
 /// MIT's `RaftElectionTimeout`: the tests give an election a second to complete.
 pub const ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -125,6 +130,7 @@ pub struct Config {
     peers: Mutex<Vec<Peer>>,
     ends: EndMaker,
     begin: Mutex<Option<Begin>>,
+    leaders: Mutex<Leaders>,
 }
 
 impl Config {
@@ -155,6 +161,7 @@ impl Config {
             })),
             peers: Mutex::new(peers),
             begin: Mutex::new(None),
+            leaders: Mutex::new(Leaders::default()),
         });
         for i in 0..n {
             cfg.start1(i);
@@ -162,7 +169,23 @@ impl Config {
         for i in 0..n {
             cfg.connect(i);
         }
+        sim::spawn(watch_leaders(Arc::downgrade(&cfg)));
         cfg
+    }
+
+    /// Records which running peers (connected or not) claim to lead which term, and panics if
+    /// two peers ever claimed the same term (see `leaders.rs`).
+    pub fn check_election_safety(&self) {
+        for i in 0..self.n {
+            if let Some(rf) = self.raft(i) {
+                let (term, leader) = rf.get_state();
+                if leader {
+                    if let Err(e) = self.leaders.lock().saw(term, i, sim::now()) {
+                        panic!("{e}");
+                    }
+                }
+            }
+        }
     }
 
     pub fn n(&self) -> usize {
@@ -307,6 +330,7 @@ impl Config {
     pub async fn check_one_leader(&self) -> usize {
         for _ in 0..10 {
             sleep(Duration::from_millis(450 + sim::random_range(0..100))).await;
+            self.check_election_safety();
             let mut leaders: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
             for i in 0..self.n {
                 if self.is_connected(i) {
@@ -495,6 +519,15 @@ impl Config {
             cmds: self.applied.lock().max_index - begin.max_index,
         };
         println!("{}", report::passed(&begin.title, &m));
+    }
+}
+
+/// Samples the peers' leadership claims until the test drops its configuration.
+async fn watch_leaders(cfg: Weak<Config>) {
+    loop {
+        sleep(SAMPLE_INTERVAL).await;
+        let Some(cfg) = cfg.upgrade() else { return };
+        cfg.check_election_safety();
     }
 }
 

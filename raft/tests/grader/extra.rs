@@ -1,0 +1,120 @@
+//! Tests that are not in MIT's suite. Each was added because a classic student bug passed all
+//! of MIT's tests (the mutant named in its doc comment, under `mutants/`); each arranges the
+//! moment at which that bug does harm, and lets the tester's checks see the harm.
+
+use std::time::Duration;
+
+use crate::run;
+use crate::tester::{rand_int, sleep, Config};
+
+/// Rounds of [`persist_vote_2c`]. A round exposes a lost vote when the restarted candidate
+/// stands before the restarted voter, which it does in most rounds.
+const VOTE_ROUNDS: usize = 8;
+
+/// A peer that voted, crashed and restarted must not vote again in the same term: that is why
+/// Figure 2 lists votedFor with the persistent state. MIT's tests never restart a voter while
+/// another candidate of the same term is still to come, so a Raft that does not persist
+/// votedFor passes all of them (mutant `raft-votedfor-not-persisted`).
+///
+/// Each round arranges that moment with 3 peers. One peer, `c`, is crashed, so its term stays
+/// behind. The leader is restarted, so the two others elect a leader `w` in the next term, one
+/// voting for the other. Then `w` is cut off (it stays leader of that term), the voter `v`
+/// restarts, and `c` comes back a little before `v`, so it most likely stands first. Its first
+/// election is in the term `w` won, and it asks `v` for a vote. A `v` that forgot its vote
+/// grants it, and `c` becomes the second leader of the term; the tester's Election Safety check
+/// reports it.
+#[test]
+fn persist_vote_2c() {
+    run(|| async {
+        let servers = 3;
+        let cfg = Config::new(servers, false, false);
+        cfg.begin("Test (2C): a restarted peer does not vote twice in a term");
+        for _ in 0..VOTE_ROUNDS {
+            let leader = cfg.check_one_leader().await;
+            cfg.one(rand_int(), servers, true).await;
+            // `c` sits out the next election with its term as it is now.
+            let c = (leader + 1) % servers;
+            cfg.crash1(c);
+            // Restarting the leader makes the remaining two elect a leader of a newer term.
+            cfg.start1(leader);
+            cfg.connect(leader);
+            let w = cfg.check_one_leader().await;
+            let v = (0..servers)
+                .find(|&i| i != w && i != c)
+                .expect("three peers");
+            // Cut the new leader off, restart its voter, and bring `c` back just before it.
+            cfg.disconnect(w);
+            cfg.crash1(v);
+            cfg.start1(c);
+            cfg.connect(c);
+            sleep(Duration::from_millis(100)).await;
+            cfg.start1(v);
+            cfg.connect(v);
+            // `c` and `v` elect a leader: of a newer term than `w`'s, if `v` remembers its vote.
+            cfg.check_one_leader().await;
+            cfg.check_election_safety();
+            cfg.connect(w);
+        }
+        cfg.one(rand_int(), servers, true).await;
+        cfg.end();
+    });
+}
+
+/// Rounds of [`late_vote_2a`]. A round exposes the bug when the late vote arrives during the
+/// cut-off candidate's next election, which it does in about one round in five.
+const LATE_VOTE_ROUNDS: usize = 20;
+
+/// A candidate must count only the votes granted in its current election. A grant that
+/// arrives late, after the candidate timed out and stood again, is a vote for an earlier term;
+/// counting it lets the candidate win a term in which its voter may have voted for someone
+/// else (mutant `raft-candidate-counts-stale-votes`). MIT's only test with late replies,
+/// `figure8_unreliable_2c`, almost never has another candidate win that same term.
+///
+/// Each round arranges it with 3 peers. The leader is cut off; the first peer to stand, `c`,
+/// asks the other, `p`, for a vote, and the network holds most replies back for 0.2-2.2 s
+/// (MIT's long reordering, on for this moment only). As soon as `p` has granted, `c` is cut
+/// off and the old leader comes back. `c`, alone, stands again in the next term; `p` and the
+/// old leader elect one of them in that same term. If `p`'s grant reaches `c` during that
+/// election, a candidate that counts it becomes a second leader of the term, which the
+/// tester's Election Safety check reports.
+#[test]
+fn late_vote_2a() {
+    run(|| async {
+        let servers = 3;
+        let cfg = Config::new(servers, false, false);
+        cfg.begin("Test (2A): a late vote from an earlier election");
+        for _ in 0..LATE_VOTE_ROUNDS {
+            let leader = cfg.check_one_leader().await;
+            let term = cfg.rf(leader).get_state().0;
+            cfg.set_long_reordering(true);
+            cfg.disconnect(leader);
+            let c = first_to_stand(&cfg, term).await;
+            // Let `c`'s RequestVote reach the other peer (5 ms), then cut `c` off.
+            sleep(Duration::from_millis(6)).await;
+            cfg.disconnect(c);
+            cfg.set_long_reordering(false);
+            cfg.connect(leader);
+            // Every held-back reply arrives within 2.2 s.
+            sleep(Duration::from_millis(2500)).await;
+            cfg.check_one_leader().await;
+            cfg.check_election_safety();
+            cfg.connect(c);
+        }
+        cfg.check_one_leader().await;
+        cfg.end();
+    });
+}
+
+/// Waits for the first connected peer to move past `term` (it timed out and stands), watching
+/// every millisecond. Gives up, like `check_one_leader`, if none does within 5 s.
+async fn first_to_stand(cfg: &Config, term: u64) -> usize {
+    for _ in 0..5000 {
+        sleep(Duration::from_millis(1)).await;
+        for i in 0..cfg.n() {
+            if cfg.is_connected(i) && cfg.raft(i).is_some_and(|rf| rf.get_state().0 > term) {
+                return i;
+            }
+        }
+    }
+    panic!("no connected peer started an election within 5 s of the leader being cut off");
+}
