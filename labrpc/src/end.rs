@@ -157,12 +157,25 @@ impl ClientEnd {
             let spread = sim::network_below(2000);
             sleep_ms(200 + sim::network_below(1 + spread)).await;
         }
+        self.wait_while_held().await;
         self.net.shared.state.lock().total_bytes += reply.len() as u64;
         sim::record(Event::Deliver {
             end: self.id,
             bytes: reply.len(),
         });
         Ok(reply)
+    }
+
+    /// Waits while the tester holds this end's replies back (`Network::hold_replies`).
+    async fn wait_while_held(&self) {
+        loop {
+            let mut changed = pin!(self.net.shared.changed.notified());
+            changed.as_mut().enable();
+            if !self.net.shared.state.lock().ends[self.id as usize].hold_replies {
+                return;
+            }
+            changed.await;
+        }
     }
 
     /// Waits for a handler that did not finish at once, giving up (`None`) as soon as the end

@@ -50,6 +50,8 @@ pub(crate) struct NetState {
 pub(crate) struct EndState {
     pub(crate) enabled: bool,
     pub(crate) server: Option<SlotId>,
+    /// Replies to calls on this end wait until this is cleared ([`Network::hold_replies`]).
+    pub(crate) hold_replies: bool,
 }
 
 pub(crate) struct ServerSlot {
@@ -130,6 +132,7 @@ impl Network {
         st.ends.push(EndState {
             enabled: false,
             server: None,
+            hold_replies: false,
         });
         st.end_names.insert(name.clone(), id);
         drop(st);
@@ -162,6 +165,26 @@ impl Network {
             if !enabled {
                 self.shared.changed.notify_waiters();
             }
+        }
+    }
+
+    /// Holds back (`true`) or lets go (`false`) the replies to calls made on end `end`. Not in
+    /// MIT's labrpc: a test uses it to deliver a reply at exactly the wrong moment, which the
+    /// random long reordering (at most 2.2 s) almost never does. A held reply still arrives
+    /// once let go, even if the end was disabled meanwhile, like a reply held by long
+    /// reordering; a call whose server was gone before it answered has no reply to hold.
+    pub fn hold_replies(&self, end: &str, hold: bool) {
+        let mut st = self.shared.state.lock();
+        let id = st.end(end);
+        st.ends[id as usize].hold_replies = hold;
+        drop(st);
+        tracing::debug!(
+            kind = "net",
+            "replies on {end} {}",
+            if hold { "held" } else { "let go" }
+        );
+        if !hold {
+            self.shared.changed.notify_waiters();
         }
     }
 

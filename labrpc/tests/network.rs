@@ -198,6 +198,37 @@ fn long_reordering_delays_two_thirds_of_replies_by_200_to_2199_ms() {
     });
 }
 
+/// A held reply arrives only when let go, however long that takes, and even if its end was
+/// disabled meanwhile (the handler had answered); replies on other ends are not held.
+#[test]
+fn held_replies_arrive_when_let_go() {
+    sim::test(|| async {
+        let net = Network::new();
+        let (probe, _) = add_probe(&net, "s");
+        let held = connected_end(&net, "held", "s");
+        let free = connected_end(&net, "free", "s");
+        net.hold_replies("held", true);
+        let call = sim::spawn(async move {
+            let result = held.call(&Bump(1)).await;
+            (result, sim::now())
+        });
+        assert_eq!(free.call(&Bump(7)).await, Ok(8));
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(
+            Probe::get(&probe.runs),
+            2,
+            "the held call's handler ran at once"
+        );
+        assert!(!call.is_finished(), "a held reply arrived");
+        net.enable("held", false);
+        let let_go = sim::now();
+        net.hold_replies("held", false);
+        let (result, at) = call.await.expect("the caller's task");
+        assert_eq!(result, Ok(2));
+        assert_eq!(at, let_go);
+    });
+}
+
 /// A call on a disabled end fails with `Unreachable` after 0-99 ms, or 0-6999 ms with long
 /// delays, without running the handler; so does one on an unconnected end or to a deleted
 /// server.

@@ -60,6 +60,84 @@ fn persist_vote_2c() {
     });
 }
 
+/// A leader must act only on replies to requests of its current term. A success that
+/// arrives late, after the leader lost leadership and won it back, vouches for the log the
+/// leader had then; the follower's log may have been rewritten since by another leader. A
+/// leader that counts it sets matchIndex to entries the follower does not hold; a rejection
+/// from below matchIndex then looks stale, and the follower is never repaired (mutant
+/// `raft-stale-reply-updates-progress`). MIT's network holds a reply for at most 2.2 s,
+/// too short for the two elections this takes; the tester holds it back instead.
+///
+/// 5 peers. The leader `l`, with only follower `f` connected, appends `x` at index k; `f`
+/// stores it, and its reply is held. The three others elect a leader `w`, which puts its own
+/// entry at index k on `f` alone. Then `l` comes back with the two peers that lack index k
+/// and wins a new term (its log is the longest). Only now does `f`'s reply reach `l`. With
+/// everyone back, a new command must reach all 5 peers, `f` included.
+#[test]
+fn late_append_reply_2b() {
+    run(|| async {
+        let servers = 5;
+        let cfg = Config::new(servers, false, false);
+        cfg.begin("Test (2B): a late AppendEntries reply from an earlier term");
+        cfg.one(rand_int(), servers, true).await;
+        let l = cfg.check_one_leader().await;
+        let f = (l + 1) % servers;
+        let others: Vec<usize> = (2..servers).map(|d| (l + d) % servers).collect();
+
+        // `l` appends x at index k; `f` stores it, and its reply is held.
+        for &o in &others {
+            cfg.disconnect(o);
+        }
+        cfg.hold_replies(l, f, true);
+        assert!(
+            cfg.rf(l).start(rand_int().into()).is_some(),
+            "leader {l} refused Start()"
+        );
+        sleep(Duration::from_millis(100)).await;
+
+        // The others elect `w`, which puts its own entry at index k on `f` alone.
+        cfg.disconnect(l);
+        cfg.disconnect(f);
+        for &o in &others {
+            cfg.connect(o);
+        }
+        let w = cfg.check_one_leader().await;
+        for &o in &others {
+            if o != w {
+                cfg.disconnect(o);
+            }
+        }
+        cfg.connect(f);
+        assert!(
+            cfg.rf(w).start(rand_int().into()).is_some(),
+            "leader {w} refused Start()"
+        );
+        sleep(Duration::from_millis(100)).await;
+
+        // `l` comes back with the two peers that lack index k, wins a newer term and commits an
+        // entry of it. `f` is down meanwhile rather than cut off: cut off, it would stand in
+        // ever newer terms, and when back depose `l`, ending the term the late reply is in.
+        cfg.crash1(f);
+        cfg.disconnect(w);
+        for &o in &others {
+            if o != w {
+                cfg.connect(o);
+            }
+        }
+        cfg.connect(l);
+        cfg.one(rand_int(), servers - 2, true).await;
+
+        // Only now does `f`'s reply from the earlier term reach `l`.
+        cfg.hold_replies(l, f, false);
+        sleep(Duration::from_millis(100)).await;
+        cfg.start1(f);
+        cfg.connect(f);
+        cfg.connect(w);
+        cfg.one(rand_int(), servers, true).await;
+        cfg.end();
+    });
+}
+
 /// Rounds of [`late_vote_2a`]. A round exposes the bug when the late vote arrives during the
 /// cut-off candidate's next election, which it does in about one round in five.
 const LATE_VOTE_ROUNDS: usize = 20;

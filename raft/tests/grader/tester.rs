@@ -305,6 +305,13 @@ impl Config {
         self.net.set_long_reordering(on);
     }
 
+    /// Holds back (or lets go) the replies peer `from` gets to its calls to peer `to`, on its
+    /// current ends (see `Network::hold_replies`). Not in MIT's tester.
+    pub fn hold_replies(&self, from: usize, to: usize, hold: bool) {
+        let end = self.peers.lock()[from].ends[to].clone();
+        self.net.hold_replies(&end, hold);
+    }
+
     /// Bytes sent on the network so far (MIT's `bytesTotal`).
     pub fn total_bytes(&self) -> u64 {
         self.net.total_bytes()
