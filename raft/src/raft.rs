@@ -5,6 +5,11 @@
 //! running each part's tests many times (`LAB_SEEDS=200 cargo test -p raft 2a`) before moving on:
 //! a bug that shows up once in a hundred seeds is still a bug, and the grader will find it.
 //!
+//! The grader runs MIT's tests by name, plus three of its own that set up a classic bug's
+//! moment on purpose (a restarted voter, a late vote, a late AppendEntries reply). All through
+//! every test it checks that no two peers ever lead the same term, whether or not they are
+//! connected: it samples `get_state()` every 5 ms, so keep that call cheap and correct.
+//!
 //! # 2A: leader election
 //!
 //! Fill in [`State`] with Figure 2's persistent and volatile state, the RequestVote RPC (args,
