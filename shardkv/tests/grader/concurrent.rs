@@ -6,11 +6,7 @@ use std::time::Duration;
 use labrpc::sim;
 
 use crate::run;
-use crate::tester::{begin, check_all, keys_and_values, passed, put_all, Appenders, Config};
-
-fn ms(ms: u64) -> Duration {
-    Duration::from_millis(ms)
-}
+use crate::tester::{begin, check_all, keys_and_values, ms, passed, put_all, Appenders, Config};
 
 /// Ten clerks append 5 characters to their keys every 10 ms (maxraftstate 100) while groups
 /// 1 and 2 join and group 0 leaves, all three groups are shut down one after the other, group

@@ -366,6 +366,11 @@ pub fn randstring(n: usize) -> String {
         .collect()
 }
 
+/// `ms` milliseconds (of virtual time, in the tests' sleeps).
+pub fn ms(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
 /// Prints a test's title as it starts (MIT prints it first, then "  ... Passed").
 pub fn begin(title: &str) {
     println!("{title}");

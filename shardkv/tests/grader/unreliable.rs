@@ -14,15 +14,11 @@ use shardkv::Clerk;
 
 use crate::run;
 use crate::tester::{
-    begin, check, check_all, keys_and_values, passed, put_all, randstring, Appenders, Config,
+    begin, check, check_all, keys_and_values, ms, passed, put_all, randstring, Appenders, Config,
 };
 
 /// MIT's `linearizabilityCheckTimeout`.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
-
-fn ms(ms: u64) -> Duration {
-    Duration::from_millis(ms)
-}
 
 /// MIT's reconfiguration sequence of unreliable 2 and 3, while clerks work: Joins of 1 and 2,
 /// Leaves of 0 and 1, 150 ms then 500 ms apart, then Join 1, Join 0, and 2 s more.
