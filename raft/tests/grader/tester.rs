@@ -174,8 +174,10 @@ impl Config {
     }
 
     /// Records which running peers (connected or not) claim to lead which term, and panics if
-    /// two peers ever claimed the same term (see `leaders.rs`).
-    pub fn check_election_safety(&self) {
+    /// two peers ever claimed the same term (see `leaders.rs`). Returns the claims, as (peer,
+    /// term).
+    pub fn check_election_safety(&self) -> Vec<(usize, u64)> {
+        let mut claims = Vec::new();
         for i in 0..self.n {
             if let Some(rf) = self.raft(i) {
                 let (term, leader) = rf.get_state();
@@ -183,9 +185,11 @@ impl Config {
                     if let Err(e) = self.leaders.lock().saw(term, i, sim::now()) {
                         panic!("{e}");
                     }
+                    claims.push((i, term));
                 }
             }
         }
+        claims
     }
 
     pub fn n(&self) -> usize {
@@ -337,16 +341,10 @@ impl Config {
     pub async fn check_one_leader(&self) -> usize {
         for _ in 0..10 {
             sleep(Duration::from_millis(450 + sim::random_range(0..100))).await;
-            self.check_election_safety();
             let mut leaders: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
-            for i in 0..self.n {
+            for (i, term) in self.check_election_safety() {
                 if self.is_connected(i) {
-                    if let Some(rf) = self.raft(i) {
-                        let (term, leader) = rf.get_state();
-                        if leader {
-                            leaders.entry(term).or_default().push(i);
-                        }
-                    }
+                    leaders.entry(term).or_default().push(i);
                 }
             }
             for (term, ls) in &leaders {
