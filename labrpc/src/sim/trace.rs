@@ -155,23 +155,60 @@ impl Subscriber for Trace {
     fn exit(&self, _: &Id) {}
 }
 
-/// ANSI colour of a kind (stable, so a kind has the same colour in every run).
-fn color_of(kind: &str) -> &'static str {
-    match kind {
-        "election" | "vote" => "\x1b[33m",
-        "leader" => "\x1b[1;32m",
-        "commit" | "apply" => "\x1b[36m",
-        "crash" | "drop" | "error" | "warn" | "failure" => "\x1b[31m",
-        "snapshot" => "\x1b[35m",
-        "net" => "\x1b[34m",
-        _ => "",
+/// The families of event kinds that share a colour, in the terminal and in the timeline.
+#[derive(Clone, Copy)]
+enum Tone {
+    Election,
+    Leader,
+    Apply,
+    Failure,
+    Snapshot,
+    Net,
+}
+
+impl Tone {
+    /// The tone of a kind (stable, so a kind has the same colour in every run), if it has one.
+    fn of(kind: &str) -> Option<Tone> {
+        Some(match kind {
+            "election" | "vote" => Tone::Election,
+            "leader" => Tone::Leader,
+            "commit" | "apply" => Tone::Apply,
+            "crash" | "drop" | "error" | "warn" | "failure" => Tone::Failure,
+            "snapshot" => Tone::Snapshot,
+            "net" => Tone::Net,
+            _ => return None,
+        })
+    }
+
+    /// ANSI escape that starts the tone's colour.
+    fn ansi(self) -> &'static str {
+        match self {
+            Tone::Election => "\x1b[33m",
+            Tone::Leader => "\x1b[1;32m",
+            Tone::Apply => "\x1b[36m",
+            Tone::Failure => "\x1b[31m",
+            Tone::Snapshot => "\x1b[35m",
+            Tone::Net => "\x1b[34m",
+        }
+    }
+
+    /// Background colour in the HTML timeline.
+    fn html(self) -> &'static str {
+        match self {
+            Tone::Election => "#fff2b3",
+            Tone::Leader => "#b7e4b0",
+            Tone::Apply => "#c9eef5",
+            Tone::Failure => "#f4b4b4",
+            Tone::Snapshot => "#e6ccf2",
+            Tone::Net => "#cfd8f7",
+        }
     }
 }
 
 /// One event as a line: time, node, kind, text, in aligned columns.
 pub fn format_line(e: &TraceEvent, color: bool) -> String {
-    let (on, off) = match color_of(&e.kind) {
-        c if color && !c.is_empty() => (c, "\x1b[0m"),
+    let (on, off) = match Tone::of(&e.kind) {
+        Some(tone) if color => (tone.ansi(), "\x1b[0m"),
         _ => ("", ""),
     };
     format!(
@@ -183,17 +220,9 @@ pub fn format_line(e: &TraceEvent, color: bool) -> String {
     )
 }
 
-/// Background colours of kinds in the HTML timeline.
+/// Background colour of a kind in the HTML timeline.
 fn html_color(kind: &str) -> &'static str {
-    match kind {
-        "election" | "vote" => "#fff2b3",
-        "leader" => "#b7e4b0",
-        "commit" | "apply" => "#c9eef5",
-        "crash" | "drop" | "error" | "warn" | "failure" => "#f4b4b4",
-        "snapshot" => "#e6ccf2",
-        "net" => "#cfd8f7",
-        _ => "#eeeeee",
-    }
+    Tone::of(kind).map_or("#eeeeee", Tone::html)
 }
 
 fn esc(s: &str) -> String {
