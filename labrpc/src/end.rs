@@ -2,7 +2,6 @@
 
 use std::any::{type_name, TypeId};
 use std::future::poll_fn;
-use std::panic::{self, AssertUnwindSafe};
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -13,7 +12,7 @@ use futures::future::{self, BoxFuture, Either};
 use crate::error::RpcError;
 use crate::network::{EndId, Network, SlotId};
 use crate::server::{Request, Rpc, Server};
-use crate::sim::{self, DropReason, Event, NodeId};
+use crate::sim::{self, DropReason, Event, NodeId, Role, Site};
 
 /// One end of a connection: a peer's handle for calling one other peer.
 ///
@@ -62,7 +61,8 @@ impl ClientEnd {
     /// [`RpcError::is_network`]) means no reply, like MIT's `Call` returning `false`: the handler
     /// may or may not have run.
     pub async fn call<R: Rpc>(&self, args: &R) -> Result<R::Reply, RpcError> {
-        let bytes = labgob::encode(args).map_err(|e| RpcError::Encode(e.to_string()))?;
+        self.check_caller()?;
+        let bytes = crate::server::encode_message(R::NAME, "arguments", args)?;
         let request = Request {
             method: R::NAME,
             arg_type: TypeId::of::<R>(),
@@ -71,6 +71,37 @@ impl ClientEnd {
         };
         let reply = self.deliver(request).await?;
         labgob::decode(&reply).map_err(|e| RpcError::Decode(e.to_string()))
+    }
+
+    /// Enforces the rules about who may call: the simulation's own thread (a foreign thread fails
+    /// the run through the network's handle on it), and one node per end, the first that used it
+    /// (an end is a wire from one peer to another).
+    fn check_caller(&self) -> Result<(), RpcError> {
+        if !sim::on_simulation_thread() {
+            if let Some(shared) = &self.net.shared.sim {
+                sim::foreign_thread(shared, &format!("ClientEnd::call on end {}", self.name));
+            }
+            return Err(RpcError::Unreachable);
+        }
+        let node = sim::current_node("ClientEnd::call");
+        let mut st = self.net.shared.state.lock();
+        let owner = *st.ends[self.id as usize].owner.get_or_insert(node);
+        drop(st);
+        if owner != node {
+            sim::fail_rule(
+                "an end belongs to the node that first used it",
+                format!(
+                    "End {} was first used by {} and now by {}. Each peer calls through the \
+                     ends it was given; a task that calls for a peer must run on that peer \
+                     (spawn it from the peer's own code with labrpc::sim::spawn)",
+                    self.name,
+                    sim::node_name(owner),
+                    sim::node_name(node)
+                ),
+            );
+            return Err(RpcError::Unreachable);
+        }
+        Ok(())
     }
 
     fn route(&self, request_bytes: usize) -> Route {
@@ -139,7 +170,7 @@ impl ClientEnd {
             end: self.id,
             server: slot,
         });
-        let result = match run_on(node, handler).await {
+        let result = match run_on(node, method, handler).await {
             Ok(result) => Some(result),
             Err(task) => self.wait(slot, &server, task).await,
         };
@@ -206,27 +237,23 @@ type HandlerResult = Result<Vec<u8>, RpcError>;
 
 /// Runs a handler as code of `node`: polls it once right here (most handlers finish without
 /// waiting, and this saves a task and a trip through the scheduler), and moves it into a task
-/// of `node` if it has to wait, so that the node's crash aborts it.
+/// of `node` if it has to wait, so that the node's crash aborts it. A panic in it fails the run
+/// (the simulation's panic hook names the node) and unwinds into the caller's task.
 async fn run_on(
     node: NodeId,
+    method: &'static str,
     mut handler: BoxFuture<'static, HandlerResult>,
 ) -> Result<HandlerResult, tokio::task::JoinHandle<HandlerResult>> {
-    let first = poll_fn(|cx| {
-        let polled = sim::on_node(node, || {
-            panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx)))
-        });
-        Poll::Ready(match polled {
-            Ok(poll) => poll,
-            Err(payload) => {
-                sim::report_panic(node, payload.as_ref());
-                panic::resume_unwind(payload)
-            }
-        })
-    })
-    .await;
+    let role = Role {
+        node,
+        tester: false,
+    };
+    let site = sim::site(Site::Handler(method));
+    let first =
+        poll_fn(|cx| Poll::Ready(sim::run_as(role, site, || handler.as_mut().poll(cx)))).await;
     match first {
         Poll::Ready(result) => Ok(result),
-        Poll::Pending => Err(sim::spawn_on(node, handler)),
+        Poll::Pending => Err(sim::spawn_tracked(role, site, handler)),
     }
 }
 

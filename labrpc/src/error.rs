@@ -43,6 +43,16 @@ pub enum RpcError {
     },
     /// The arguments or the reply could not be encoded.
     Encode(String),
+    /// The arguments or the reply encode to more than [`crate::MAX_MESSAGE_BYTES`]: a bug
+    /// (a whole log or store in one message), which also fails the run.
+    TooLarge {
+        /// The full method name called.
+        method: &'static str,
+        /// `"arguments"` or `"reply"`.
+        what: &'static str,
+        /// The encoded size.
+        bytes: usize,
+    },
     /// The arguments or the reply could not be decoded.
     Decode(String),
 }
@@ -81,6 +91,12 @@ impl fmt::Display for RpcError {
                 "labrpc: {method} called with arguments of type {got}, but its handler takes {expected}"
             ),
             RpcError::Encode(e) => write!(f, "labrpc: {e}"),
+            RpcError::TooLarge { method, what, bytes } => write!(
+                f,
+                "labrpc: {method}'s {what} take {bytes} bytes encoded, more than the \
+                 network's limit of {} bytes per message",
+                crate::MAX_MESSAGE_BYTES
+            ),
             RpcError::Decode(e) => write!(f, "labrpc: {e}"),
         }
     }

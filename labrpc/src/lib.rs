@@ -56,6 +56,8 @@
 //! * Counters: [`Network::total_count`] counts every call, [`Network::total_bytes`] the
 //!   arguments of every call plus every delivered reply, [`Network::count`] the requests that
 //!   reached a server's dispatch.
+//! * A message (arguments or reply) may encode to at most [`MAX_MESSAGE_BYTES`]: a larger one
+//!   is a bug (a whole log in one message), and fails the run at once, naming the RPC.
 //! * Where MIT kills the test process (unknown service or method, undecodable bytes), the call
 //!   returns an [`RpcError`] saying what is wrong.
 
@@ -69,3 +71,8 @@ pub use end::ClientEnd;
 pub use error::RpcError;
 pub use network::{Network, DEFAULT_LATENCY_MS};
 pub use server::{Rpc, Server, Service};
+
+/// The largest message, arguments or reply, the network carries: 64 MiB. No lab needs more
+/// than a few megabytes (the largest snapshots are kilobytes); a message past this is a log or a
+/// store sent whole by mistake, which MIT's Go labs would carry slowly for seconds.
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;

@@ -31,6 +31,9 @@ pub(crate) struct NetShared {
     /// Woken whenever an in-flight call may have lost its server: an end disabled, a server
     /// deleted or replaced.
     pub(crate) changed: Notify,
+    /// The simulation the network was made in, so that a call from a foreign thread can fail
+    /// that run (the foreign thread has no simulation of its own to report to).
+    pub(crate) sim: Option<Arc<sim::SimShared>>,
 }
 
 pub(crate) struct NetState {
@@ -52,6 +55,8 @@ pub(crate) struct EndState {
     pub(crate) server: Option<SlotId>,
     /// Replies to calls on this end wait until this is cleared ([`Network::hold_replies`]).
     pub(crate) hold_replies: bool,
+    /// The node that first called through this end: the only one that may.
+    pub(crate) owner: Option<sim::NodeId>,
 }
 
 pub(crate) struct ServerSlot {
@@ -112,6 +117,7 @@ impl Network {
             shared: Arc::new(NetShared {
                 state: Mutex::new(state),
                 changed: Notify::new(),
+                sim: sim::shared(),
             }),
         }
     }
@@ -133,6 +139,7 @@ impl Network {
             enabled: false,
             server: None,
             hold_replies: false,
+            owner: None,
         });
         st.end_names.insert(name.clone(), id);
         drop(st);

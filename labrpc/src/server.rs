@@ -51,6 +51,29 @@ pub(crate) struct Request {
 type HandlerResult = Result<Vec<u8>, RpcError>;
 type Handler = Box<dyn Fn(Request) -> BoxFuture<'static, HandlerResult> + Send + Sync>;
 
+/// Encodes the `what` ("arguments" or "reply") of `method`, failing the run when the message is
+/// larger than the network carries.
+pub(crate) fn encode_message<T: Serialize>(
+    method: &'static str,
+    what: &'static str,
+    value: &T,
+) -> Result<Vec<u8>, RpcError> {
+    let bytes = labgob::encode(value).map_err(|e| RpcError::Encode(e.to_string()))?;
+    if bytes.len() > crate::MAX_MESSAGE_BYTES {
+        let error = RpcError::TooLarge {
+            method,
+            what,
+            bytes: bytes.len(),
+        };
+        sim::fail_rule(
+            "messages stay under labrpc::MAX_MESSAGE_BYTES",
+            format!("{error}. Send what the peer needs (entries from its next index, a snapshot), not everything"),
+        );
+        return Err(error);
+    }
+    Ok(bytes)
+}
+
 /// A named set of handlers, like the methods of one Go object registered with MIT's labrpc.
 pub struct Service {
     name: String,
@@ -111,8 +134,8 @@ impl Service {
                 }
             };
             let reply = handler(args);
-            async move { labgob::encode(&reply.await).map_err(|e| RpcError::Encode(e.to_string())) }
-                .boxed()
+            let method = request.method;
+            async move { encode_message(method, "reply", &reply.await) }.boxed()
         });
         self.handlers.push((method, erased));
         self
@@ -138,7 +161,7 @@ impl Server {
     /// [`sim::Node::enter`] to build a server for another node).
     pub fn new() -> Server {
         Server {
-            node: sim::current_node(),
+            node: sim::current_node("labrpc::Server::new"),
             services: Vec::new(),
             handlers: HashMap::new(),
             count: AtomicU64::new(0),

@@ -173,10 +173,9 @@ fn the_time_limit_is_virtual_and_enforced() {
 }
 
 #[test]
-fn the_watchdog_diagnoses_a_deadlock_within_seconds() {
-    let wall = std::time::Instant::now(); // allowed: checks the watchdog's wall-time bound
-    let mut c = config(9);
-    c.deadlock_after = Duration::from_millis(200); // the default 1 s, shortened for the suite
+fn a_deadlock_is_found_inside_the_simulation_at_once() {
+    let wall = std::time::Instant::now(); // allowed: checks the verdict's wall-time bound
+    let c = config(9);
     let err = sim::run(&c, || async {
         let (_tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -185,8 +184,9 @@ fn the_watchdog_diagnoses_a_deadlock_within_seconds() {
     .unwrap_err();
     assert!(matches!(err.kind, FailureKind::Deadlock { .. }), "{err}");
     assert_eq!(err.at, Duration::from_secs(3));
+    // No wall-time wait at all: the clock's jump to the sentinel is the verdict.
     assert!(
-        wall.elapsed() < Duration::from_secs(10),
+        wall.elapsed() < Duration::from_secs(2),
         "{:?}",
         wall.elapsed()
     );

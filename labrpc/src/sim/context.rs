@@ -5,8 +5,9 @@
 //! Borrows of the state never cross an `.await` or a call into lab code, so they cannot clash.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -22,13 +23,78 @@ use super::rng::SimRng;
 pub(crate) type NodeId = u32;
 pub(crate) const TESTER: NodeId = 0;
 
-tokio::task_local! {
-    pub(crate) static CURRENT_NODE: NodeId;
+/// Who the running code is: the node it runs on (whose crash stops it, whose random stream it
+/// draws from, on which what it spawns lands) and whether it is the tester's code there (a panic
+/// in it is the tester's, not the node's: the tester's per-peer applier runs on the peer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Role {
+    pub(crate) node: NodeId,
+    pub(crate) tester: bool,
 }
 
-/// The node the calling code runs for: the task-local if set, else the tester.
-pub(crate) fn current_node() -> NodeId {
-    CURRENT_NODE.try_with(|n| *n).unwrap_or(TESTER)
+impl Role {
+    pub(crate) const TESTER: Role = Role {
+        node: TESTER,
+        tester: true,
+    };
+}
+
+tokio::task_local! {
+    /// Set around every poll of a task spawned through the simulation, of the test body, of an
+    /// RPC handler and of a closure passed to `Node::enter`. Code that runs without it was
+    /// started outside the simulation's control (`tokio::spawn`).
+    pub(crate) static ROLE: Role;
+}
+
+/// The role of the calling code, or `None` for code outside every node.
+pub(crate) fn current_role() -> Option<Role> {
+    ROLE.try_with(|r| *r).ok()
+}
+
+/// The node the calling code runs on, for `what` it is about to do (e.g. "labrpc::sim::spawn").
+/// Code outside every node breaks the rule that lab code runs on its node: the run fails with
+/// that rule, and the call goes on as the tester's until the run stops.
+pub(crate) fn current_node(what: &str) -> NodeId {
+    match current_role() {
+        Some(role) => role.node,
+        None => {
+            with(|s| s.outside_every_node(what));
+            TESTER
+        }
+    }
+}
+
+/// What the simulation thread is running right now, for the watchdog: a node and a code site,
+/// packed in one atomic so that publishing it costs one store per poll.
+pub(crate) fn pack_running(node: NodeId, site: SiteId) -> u64 {
+    (u64::from(node) << 32) | u64::from(site)
+}
+
+/// A place in lab or tester code that the watchdog can name (see `SimState::site`).
+pub(crate) type SiteId = u32;
+
+/// The kinds of code site the watchdog names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Site {
+    /// The test's own body.
+    Body,
+    /// A task spawned at this place.
+    Spawn(&'static std::panic::Location<'static>),
+    /// Code run through `Node::enter` from this place.
+    Enter(&'static std::panic::Location<'static>),
+    /// The handler of this RPC.
+    Handler(&'static str),
+}
+
+impl std::fmt::Display for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Site::Body => write!(f, "the test body"),
+            Site::Spawn(at) => write!(f, "the task spawned at {at}"),
+            Site::Enter(at) => write!(f, "the call entered at {at}"),
+            Site::Handler(method) => write!(f, "the {method} handler"),
+        }
+    }
 }
 
 /// What the simulation thread shares with its watchdog and with tokio's park hooks.
@@ -41,13 +107,38 @@ pub(crate) struct Shared {
     pub(crate) virtual_ms: AtomicU64,
     /// Whether the runtime is parked (no task ready to run).
     pub(crate) parked: AtomicBool,
-    /// How many times the runtime has woken up from parking.
-    pub(crate) unparks: AtomicU64,
+    /// Virtual milliseconds at the last park: when a jump of the clock ends in the deadlock
+    /// sentinel, the time everything went idle.
+    pub(crate) parked_at_ms: AtomicU64,
+    /// The node and site being polled ([`pack_running`]), for the watchdog's diagnoses.
+    pub(crate) running: AtomicU64,
+    /// The names of the sites, by [`SiteId`] (the watchdog reads them only to report).
+    pub(crate) sites: Mutex<Vec<String>>,
+    /// How deeply polls of simulation code are nested right now (a handler polled inside its
+    /// caller's task is 2).
+    pub(crate) nesting: AtomicU32,
+    /// Polls of simulation code (tasks, the body, handlers, `Node::enter`) so far.
+    pub(crate) polls: AtomicU64,
+    /// When the clock first went past the limit: the time the run was idle from, and `polls`.
+    pub(crate) crossing: Mutex<Option<(Duration, u64)>>,
+    /// Tasks spawned through the simulation and not yet dropped. tokio counting more tasks
+    /// than this means some code spawned with `tokio::spawn`.
+    pub(crate) tracked_tasks: AtomicUsize,
+    /// The names of the nodes, by id (the watchdog reads them only to report).
+    pub(crate) node_names: Mutex<Vec<String>>,
+    /// The kernel's view of the simulation thread, once it runs.
+    pub(crate) probe: OnceLock<super::thread_probe::ThreadProbe>,
+    /// The runtime's metrics (the count of its live tasks), once it exists.
+    pub(crate) metrics: OnceLock<tokio::runtime::RuntimeMetrics>,
     /// The virtual instant the run started at; set once the runtime exists.
     pub(crate) start: OnceLock<tokio::time::Instant>,
     /// The run's virtual-time limit.
     pub(crate) time_limit: Duration,
 }
+
+/// How far past the time limit the deadlock sentinel waits (see [`Shared::sentinel`]). Far
+/// enough that no lab timer lands on it, within the reach of tokio's timer wheel (about 2 years).
+const SENTINEL_AFTER_LIMIT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl Shared {
     pub(crate) fn new(time_limit: Duration) -> Self {
@@ -56,10 +147,27 @@ impl Shared {
             failure: Mutex::new(None),
             virtual_ms: AtomicU64::new(0),
             parked: AtomicBool::new(false),
-            unparks: AtomicU64::new(0),
+            parked_at_ms: AtomicU64::new(0),
+            running: AtomicU64::new(pack_running(TESTER, 0)),
+            sites: Mutex::new(vec![Site::Body.to_string()]),
+            nesting: AtomicU32::new(0),
+            polls: AtomicU64::new(0),
+            crossing: Mutex::new(None),
+            tracked_tasks: AtomicUsize::new(0),
+            node_names: Mutex::new(vec!["tester".to_string()]),
+            probe: OnceLock::new(),
+            metrics: OnceLock::new(),
             start: OnceLock::new(),
             time_limit,
         }
+    }
+
+    /// The virtual time of the deadlock sentinel: a timer the run always has pending, so that the
+    /// paused clock never parks the thread for good. When every task waits and no other timer is
+    /// pending, the clock jumps straight to it, and that jump is the deadlock, found inside the
+    /// simulation and at the same virtual time on every machine.
+    pub(crate) fn sentinel(&self) -> Duration {
+        self.time_limit + SENTINEL_AFTER_LIMIT
     }
 
     /// Ends the run with `kind`, unless an earlier failure already did.
@@ -72,23 +180,69 @@ impl Shared {
         self.abort.notify_one();
     }
 
+    fn virtual_now(&self) -> Option<Duration> {
+        let start = self.start.get()?;
+        Some(tokio::time::Instant::now().saturating_duration_since(*start))
+    }
+
+    /// Called by tokio before the runtime parks (no task ready): notes the time, and checks that
+    /// every task the runtime has was spawned through the simulation.
+    pub(crate) fn on_park(&self) {
+        self.parked.store(true, Ordering::Relaxed);
+        let Some(now) = self.virtual_now() else {
+            return;
+        };
+        self.parked_at_ms
+            .store(now.as_millis() as u64, Ordering::Relaxed);
+        let alive = self.metrics.get().map_or(0, |m| m.num_alive_tasks());
+        if alive > self.tracked_tasks.load(Ordering::Relaxed) {
+            self.fail(now, FailureKind::foreign_task());
+        }
+        if now > self.time_limit {
+            self.past_limit(now);
+        }
+    }
+
     /// Called by tokio each time the runtime wakes: publishes virtual time for the watchdog and
-    /// enforces the time limit. Runs on the simulation thread, inside the runtime.
+    /// decides deadlock and the time limit. Runs on the simulation thread, inside the runtime.
     pub(crate) fn on_unpark(&self) {
         self.parked.store(false, Ordering::Relaxed);
-        self.unparks.fetch_add(1, Ordering::Relaxed);
-        if let Some(start) = self.start.get() {
-            let now = tokio::time::Instant::now().saturating_duration_since(*start);
-            self.virtual_ms
-                .store(now.as_millis() as u64, Ordering::Relaxed);
-            if now > self.time_limit {
-                self.fail(
-                    now,
-                    FailureKind::TimeLimit {
-                        limit: self.time_limit,
-                    },
-                );
-            }
+        let Some(now) = self.virtual_now() else {
+            return;
+        };
+        self.virtual_ms
+            .store(now.as_millis() as u64, Ordering::Relaxed);
+        if now > self.time_limit {
+            self.past_limit(now);
+        }
+    }
+
+    /// The clock is past the limit. Usually a task is running late, and the run fails at once.
+    /// But when the clock got there in one jump from an idle run, nothing has run past the limit
+    /// yet, and tokio's timer wheel may wake the runtime several times on its way to a far timer
+    /// without running anything: wait and see. If the far timer is the sentinel, the run is
+    /// deadlocked; if a task runs, it is late.
+    fn past_limit(&self, now: Duration) {
+        let polls = self.polls.load(Ordering::Relaxed);
+        let parked_at = Duration::from_millis(self.parked_at_ms.load(Ordering::Relaxed));
+        let mut crossing = self.crossing.lock();
+        let (idle_since, polls_then) =
+            *crossing.get_or_insert((parked_at.min(self.time_limit), polls));
+        drop(crossing);
+        if now >= self.sentinel() {
+            let waiting = with_state(|s| s.nodes_with_tasks()).unwrap_or_default();
+            self.fail(idle_since, FailureKind::Deadlock { waiting });
+        } else if polls != polls_then {
+            // Idle for more than a second before the limit: say so, it is the likely story.
+            let idle =
+                (idle_since + Duration::from_secs(1) < self.time_limit).then_some(idle_since);
+            self.fail(
+                now,
+                FailureKind::TimeLimit {
+                    limit: self.time_limit,
+                    idle_since: idle,
+                },
+            );
         }
     }
 }
@@ -108,6 +262,12 @@ impl TaskList {
             self.prune_at = (self.handles.len() * 2).max(64);
         }
         self.handles.push(handle);
+    }
+
+    /// How many of the tasks have not finished.
+    pub(crate) fn unfinished(&mut self) -> usize {
+        self.handles.retain(|h| !h.is_finished());
+        self.handles.len()
     }
 
     pub(crate) fn take(&mut self) -> Vec<AbortHandle> {
@@ -134,6 +294,8 @@ pub(crate) struct SimState {
     /// Set when the body has finished: the final virtual time, seen by code that runs while the
     /// runtime shuts down (outside the runtime, where tokio's clock would read the wall clock).
     pub(crate) frozen: std::cell::Cell<Option<Duration>>,
+    /// Site ids by site, for what the watchdog names (`Shared::sites` holds their names).
+    site_ids: RefCell<HashMap<Site, SiteId>>,
 }
 
 /// RNG stream numbers: 0 is the network, 1 the tester, node k (k >= 1) is stream k + 1.
@@ -160,7 +322,42 @@ impl SimState {
             nodes: RefCell::new(vec![tester]),
             network_rng: RefCell::new(SimRng::derive(seed, u64::from(NETWORK_STREAM))),
             frozen: std::cell::Cell::new(None),
+            site_ids: RefCell::new(HashMap::from([(Site::Body, 0)])),
         }
+    }
+
+    /// The id of `site`, naming it for the watchdog the first time it is seen.
+    pub(crate) fn site(&self, site: Site) -> SiteId {
+        *self.site_ids.borrow_mut().entry(site).or_insert_with(|| {
+            let mut names = self.shared.sites.lock();
+            names.push(site.to_string());
+            (names.len() - 1) as SiteId
+        })
+    }
+
+    /// Fails the run: code outside every node tried to do `what`.
+    pub(crate) fn outside_every_node(&self, what: &str) {
+        if self.frozen.get().is_some() {
+            return; // a destructor at the end of the run: the run's verdict is already made
+        }
+        self.shared
+            .fail(self.now(), FailureKind::outside_every_node(what));
+    }
+
+    /// The nodes that still have tasks (alive or not finished), named, for a deadlock report.
+    pub(crate) fn nodes_with_tasks(&self) -> Vec<String> {
+        let Ok(mut nodes) = self.nodes.try_borrow_mut() else {
+            return Vec::new();
+        };
+        nodes
+            .iter_mut()
+            .filter(|n| n.alive)
+            .filter_map(|n| {
+                let waiting = n.tasks.unfinished();
+                let tasks = if waiting == 1 { "task" } else { "tasks" };
+                (waiting > 0).then(|| format!("{} ({waiting} {tasks})", n.name))
+            })
+            .collect()
     }
 
     pub(crate) fn now(&self) -> Duration {
@@ -207,6 +404,15 @@ pub(crate) fn with<R>(f: impl FnOnce(&SimState) -> R) -> R {
              do not use std::thread or spawn_blocking."
         ),
     })
+}
+
+/// Runs `f` on the simulation of this thread, if there is one and it can be reached (not from
+/// inside a borrow of the thread-local, as in a panic hook).
+pub(crate) fn with_state<R>(f: impl FnOnce(&SimState) -> R) -> Option<R> {
+    STATE
+        .try_with(|s| s.try_borrow().ok().and_then(|s| s.as_ref().map(|s| f(s))))
+        .ok()
+        .flatten()
 }
 
 /// Whether this thread is running a simulation.

@@ -21,19 +21,45 @@ pub enum FailureKind {
     TimeLimit {
         /// The limit.
         limit: Duration,
+        /// When the clock jumped over the limit in one step: the virtual time from which no task
+        /// ran (every task waited for a timer past the limit).
+        idle_since: Option<Duration>,
     },
     /// Every task was waiting and no timer was pending, so nothing could ever happen again.
+    /// Decided inside the simulation (the clock jumped to the run's sentinel timer), so the
+    /// verdict and its virtual time are the same on every machine.
     Deadlock {
-        /// How long the watchdog waited, in wall time.
-        waited: Duration,
+        /// The nodes that still had tasks, with how many ("peer1 (3 tasks)").
+        waiting: Vec<String>,
     },
-    /// The simulation thread kept running (or blocked outside tokio) without letting virtual
-    /// time advance.
+    /// The simulation thread kept running without letting virtual time advance: it spent
+    /// `cpu` of its own CPU time (not wall time: a loaded machine only makes this slower)
+    /// without returning to the scheduler long enough for the clock to move.
     Busy {
-        /// How long the watchdog waited, in wall time.
-        waited: Duration,
+        /// CPU time the simulation thread used while virtual time stood still.
+        cpu: Duration,
+        /// What was running when the watchdog gave up: a node and the code site, when known.
+        running: String,
         /// Whether the thread still had not returned to the scheduler when the run was given up.
         unresponsive: bool,
+    },
+    /// The simulation thread was blocked in the kernel, outside the scheduler, for `blocked`
+    /// (wall time, sampled): a lock taken twice, a blocking channel receive,
+    /// `std::thread::sleep`, or waiting for a thread outside the simulation.
+    Blocked {
+        /// Wall time the thread was seen blocked, in total over the run.
+        blocked: Duration,
+        /// In what, as far as the kernel says (e.g. "a futex: a lock or a blocking channel").
+        how: String,
+        /// What was running when it was last seen blocked.
+        running: String,
+    },
+    /// Lab code broke a rule of the simulation (see the module docs of `labrpc::sim`).
+    Rule {
+        /// The rule, in a few words.
+        rule: String,
+        /// What happened, and how to fix it.
+        detail: String,
     },
     /// Two runs with the same seed did different things.
     Nondeterministic {
@@ -57,14 +83,62 @@ pub struct Failure {
     pub kind: FailureKind,
 }
 
+/// The rule every spawn site is held to, as the diagnoses name it.
+const SPAWN_RULE: &str = "lab code runs on its node: spawn tasks with labrpc::sim::spawn \
+    (or Node::spawn), never tokio::spawn, std::thread or spawn_blocking";
+
 impl FailureKind {
-    /// One word for the kind: `panic`, `time-limit`, `deadlock`, `busy`, `nondeterministic`.
+    /// A task the runtime runs that the simulation did not spawn.
+    pub(crate) fn foreign_task() -> FailureKind {
+        FailureKind::Rule {
+            rule: SPAWN_RULE.into(),
+            detail: "A task was started with tokio::spawn (or tokio::task::spawn): it belongs to \
+                     no node, so its peer's crash does not stop it and a panic in it is lost. \
+                     Spawn it with labrpc::sim::spawn, which puts it on the calling node"
+                .into(),
+        }
+    }
+
+    /// Code outside every node (a task from `tokio::spawn`) tried to do `what`.
+    pub(crate) fn outside_every_node(what: &str) -> FailureKind {
+        FailureKind::Rule {
+            rule: SPAWN_RULE.into(),
+            detail: format!(
+                "Code running outside every node (in a task started with tokio::spawn?) \
+                 used {what}. Spawn the task with labrpc::sim::spawn, which puts it on the \
+                 calling node"
+            ),
+        }
+    }
+
+    /// A foreign thread (not the simulation's) tried to do `what`.
+    pub(crate) fn foreign_thread(what: &str) -> FailureKind {
+        FailureKind::Rule {
+            rule: SPAWN_RULE.into(),
+            detail: format!(
+                "A thread that is not the simulation's (std::thread, spawn_blocking, or a \
+                 runtime of its own) used {what}. Everything runs on the simulation's one \
+                 thread: spawn tasks with labrpc::sim::spawn and use tokio::time for time"
+            ),
+        }
+    }
+
+    /// Whether the simulation thread was found not coming back to the scheduler (busy or
+    /// blocked), so that running the seed again would only take as long again.
+    pub fn stuck_thread(&self) -> bool {
+        matches!(self, FailureKind::Busy { .. } | FailureKind::Blocked { .. })
+    }
+
+    /// One word for the kind: `panic`, `time-limit`, `deadlock`, `busy`, `blocked`, `rule`,
+    /// `nondeterministic`.
     pub fn short_name(&self) -> &'static str {
         match self {
             FailureKind::Panic { .. } => "panic",
             FailureKind::TimeLimit { .. } => "time-limit",
             FailureKind::Deadlock { .. } => "deadlock",
             FailureKind::Busy { .. } => "busy",
+            FailureKind::Blocked { .. } => "blocked",
+            FailureKind::Rule { .. } => "rule",
             FailureKind::Nondeterministic { .. } => "nondeterministic",
         }
     }
@@ -84,31 +158,51 @@ impl fmt::Display for FailureKind {
                 }
                 write!(f, ": {message}")
             }
-            FailureKind::TimeLimit { limit } => write!(
-                f,
-                "the test ran past its limit of {:.0} virtual seconds (MIT's tests allow 120 s)",
-                limit.as_secs_f64()
-            ),
-            FailureKind::Deadlock { waited } => write!(
-                f,
-                "deadlock: every task is waiting and no timer is pending, so nothing can happen \
-                 any more (checked for {:.1} s of wall time). Typical causes: awaiting a channel \
-                 or reply that nobody will send, a task that exited (or panicked) while others \
-                 wait for it, or an election/heartbeat loop that stopped scheduling its timer",
-                waited.as_secs_f64()
-            ),
+            FailureKind::TimeLimit { limit, idle_since } => {
+                write!(
+                    f,
+                    "the test ran past its limit of {:.0} virtual seconds (MIT's tests allow 120 s)",
+                    limit.as_secs_f64()
+                )?;
+                if let Some(idle) = idle_since {
+                    write!(
+                        f,
+                        ". Nothing ran after {:.3} s: every task was waiting, and the next timer \
+                         was past the limit (a timer set far in the future, or a deadlock that \
+                         such a timer hid)",
+                        idle.as_secs_f64()
+                    )?;
+                }
+                Ok(())
+            }
+            FailureKind::Deadlock { waiting } => {
+                write!(
+                    f,
+                    "deadlock: every task is waiting and no timer is pending, so nothing can \
+                     happen any more"
+                )?;
+                if !waiting.is_empty() {
+                    write!(f, " (still waiting: {})", waiting.join(", "))?;
+                }
+                write!(
+                    f,
+                    ". Typical causes: awaiting a channel or reply that nobody will send, a task \
+                     that exited (or panicked) while others wait for it, or an election/heartbeat \
+                     loop that stopped scheduling its timer"
+                )
+            }
             FailureKind::Busy {
-                waited,
+                cpu,
+                running,
                 unresponsive,
             } => {
                 write!(
                     f,
-                    "busy loop: the simulation thread ran for {:.1} s of wall time without letting \
-                     virtual time advance. Typical causes: a loop that never awaits a timer \
-                     (retrying at once, or spinning on yield_now), a std/parking_lot lock held \
-                     across an .await and waited for again (the simulation has one thread), or \
-                     a blocking call such as std::thread::sleep",
-                    waited.as_secs_f64()
+                    "busy loop in {running}: the simulation thread used {:.1} s of CPU time \
+                     without letting virtual time advance. Typical causes: a loop that never \
+                     awaits a timer (retrying at once, or spinning on yield_now), or a huge \
+                     computation",
+                    cpu.as_secs_f64()
                 )?;
                 if *unresponsive {
                     write!(
@@ -118,6 +212,20 @@ impl fmt::Display for FailureKind {
                 }
                 Ok(())
             }
+            FailureKind::Blocked {
+                blocked,
+                how,
+                running,
+            } => write!(
+                f,
+                "blocked thread in {running}: the simulation thread was blocked for {:.1} s of \
+                 wall time in {how}, outside the scheduler. The simulation has one thread: \
+                 lab code must never block it. Use tokio::time::sleep instead of \
+                 std::thread::sleep, async channels (tokio::sync) instead of blocking ones, and \
+                 never hold a std/parking_lot lock across an .await or take it twice",
+                blocked.as_secs_f64()
+            ),
+            FailureKind::Rule { rule, detail } => write!(f, "rule broken: {rule}. {detail}"),
             FailureKind::Nondeterministic {
                 index,
                 first,

@@ -52,7 +52,9 @@ mod random;
 mod rng;
 mod runner;
 mod runtime;
+mod thread_probe;
 pub mod trace;
+mod watchdog;
 
 pub use digest::{DropReason, Event, TimedEvent};
 pub use failure::{Failure, FailureKind};
@@ -62,8 +64,8 @@ pub use rng::SimRng;
 pub use runner::{test, Test};
 pub use runtime::{run, Config, Outcome};
 
-pub(crate) use context::{current_node, NodeId};
-pub(crate) use node::{report_panic, spawn_on};
+pub(crate) use context::{current_node, NodeId, Role, Shared as SimShared, Site, SiteId};
+pub(crate) use node::{run_as, spawn_tracked};
 pub(crate) use random::network_below;
 
 use std::time::Duration;
@@ -88,7 +90,43 @@ pub(crate) fn node_alive(node: NodeId) -> bool {
     context::with(|s| s.nodes.borrow()[node as usize].alive)
 }
 
-/// Runs `f` as code of node `node` (what it spawns lands on that node).
-pub(crate) fn on_node<R>(node: NodeId, f: impl FnOnce() -> R) -> R {
-    context::CURRENT_NODE.sync_scope(node, f)
+/// The id the watchdog knows `site` by.
+pub(crate) fn site(site: Site) -> SiteId {
+    context::with(|s| s.site(site))
+}
+
+/// Fails the run: a thread that is not the simulation's used `what`. Reached through objects
+/// that carry the simulation's shared state (a `Network` and its ends), since the foreign
+/// thread has no simulation of its own to report to.
+pub(crate) fn foreign_thread(shared: &SimShared, what: &str) {
+    let at = Duration::from_millis(shared.virtual_ms.load(std::sync::atomic::Ordering::Relaxed));
+    shared.fail(at, FailureKind::foreign_thread(what));
+}
+
+/// The shared state of the simulation running on this thread, if any.
+pub(crate) fn shared() -> Option<std::sync::Arc<SimShared>> {
+    context::with_state(|s| s.shared.clone())
+}
+
+/// Whether the calling thread runs a simulation.
+pub(crate) fn on_simulation_thread() -> bool {
+    context::active()
+}
+
+/// Fails the run: lab code broke `rule`; `detail` says what happened and how to fix it.
+pub(crate) fn fail_rule(rule: &str, detail: String) {
+    context::with(|s| {
+        s.shared.fail(
+            s.now(),
+            FailureKind::Rule {
+                rule: rule.into(),
+                detail,
+            },
+        )
+    });
+}
+
+/// The name of node `node`.
+pub(crate) fn node_name(node: NodeId) -> String {
+    context::with(|s| s.node_name(node))
 }

@@ -2,15 +2,15 @@
 //! crash, which aborts every one of its tasks at once.
 
 use std::any::Any;
-use std::cell::RefCell;
-use std::future::Future;
-use std::panic::{self, AssertUnwindSafe};
+use std::future::{poll_fn, Future};
+use std::panic::{self, Location};
+use std::pin::pin;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Once};
 
-use futures::FutureExt;
 use tokio::task::JoinHandle;
 
-use super::context::{self, current_node, NodeId, NodeSlot, TaskList, CURRENT_NODE};
+use super::context::{self, current_node, NodeId, NodeSlot, Role, Shared, Site, SiteId, TaskList};
 use super::digest::Event;
 use super::failure::FailureKind;
 use super::rng::SimRng;
@@ -42,6 +42,7 @@ impl Node {
                 tasks: TaskList::default(),
             });
             drop(nodes);
+            s.shared.node_names.lock().push(name.to_string());
             s.record(Event::NodeStart {
                 node: id,
                 name: name.to_string(),
@@ -52,9 +53,9 @@ impl Node {
         node
     }
 
-    /// The node the calling code runs on (the tester when not on any node).
+    /// The node the calling code runs on.
     pub fn current() -> Node {
-        let id = current_node();
+        let id = current_node("labrpc::sim::Node::current");
         let name = context::with(|s| s.nodes.borrow()[id as usize].name.clone());
         Node { id, name }
     }
@@ -75,18 +76,47 @@ impl Node {
     }
 
     /// Spawns `future` as a task of this node.
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawn_on(self.id, future)
+        let role = Role {
+            node: self.id,
+            tester: false,
+        };
+        spawn_as(role, Location::caller(), future)
     }
 
-    /// Runs `f` as code of this node: what it spawns belongs to this node. Use it to construct a
-    /// service (e.g. `Raft::new`) whose constructor starts background tasks.
+    /// Spawns `future` as tester code that lives on this node: a crash of the node stops it
+    /// (like the applier MIT's tester runs per peer), but a panic in it is the tester's, not the
+    /// node's. Calls it makes into lab code go through [`Node::enter`], so that what they spawn,
+    /// and what they panic, is the node's.
+    #[track_caller]
+    pub fn spawn_tester<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let role = Role {
+            node: self.id,
+            tester: true,
+        };
+        spawn_as(role, Location::caller(), future)
+    }
+
+    /// Runs `f` as code of this node: what it spawns belongs to this node, and a panic in it is
+    /// the node's. The testers call every method of lab code this way (constructors, `start`,
+    /// `get_state`, `kill`...), so that a task the call spawns dies with the node.
+    #[track_caller]
     pub fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
-        CURRENT_NODE.sync_scope(self.id, f)
+        let role = Role {
+            node: self.id,
+            tester: false,
+        };
+        let site = context::with(|s| s.site(Site::Enter(Location::caller())));
+        run_as(role, site, f)
     }
 
     /// Crashes the node: aborts all of its tasks (they are dropped at their next turn and never
@@ -117,24 +147,46 @@ impl Node {
 /// Spawns `future` on the node the caller runs on. Lab code must spawn through this (or
 /// [`Node::spawn`]) rather than `tokio::spawn`, so that a crash stops the task, a panic in it
 /// fails the test, and the run stays deterministic.
+#[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    spawn_on(current_node(), future)
+    let role = context::current_role().unwrap_or_else(|| {
+        context::with(|s| s.outside_every_node("labrpc::sim::spawn"));
+        Role::TESTER
+    });
+    spawn_as(role, Location::caller(), future)
 }
 
-pub(crate) fn spawn_on<F>(node: NodeId, future: F) -> JoinHandle<F::Output>
+/// Spawns `future` with `role`, from `at`.
+pub(crate) fn spawn_as<F>(
+    role: Role,
+    at: &'static Location<'static>,
+    future: F,
+) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let site = context::with(|s| s.site(Site::Spawn(at)));
+    spawn_tracked(role, site, future)
+}
+
+/// Spawns `future` as a task of `role.node` whose polls are tracked: each runs with the role
+/// set and publishes what is running for the watchdog, and the task counts as the simulation's.
+pub(crate) fn spawn_tracked<F>(role: Role, site: SiteId, future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
     install_panic_hook();
-    let handle = tokio::spawn(CURRENT_NODE.scope(node, catch_panic(node, future)));
+    let shared = context::with(|s| s.shared.clone());
+    let handle = tokio::spawn(tracked(shared, role, site, future));
     let alive = context::with(|s| {
         let mut nodes = s.nodes.borrow_mut();
-        let slot = &mut nodes[node as usize];
+        let slot = &mut nodes[role.node as usize];
         if slot.alive {
             slot.tasks.push(handle.abort_handle());
         }
@@ -146,14 +198,68 @@ where
     handle
 }
 
-/// Runs `future`, failing the run when it panics (naming the node), then lets the panic go on
-/// to tokio, which turns it into a `JoinError` for whoever awaits the task.
-async fn catch_panic<F: Future>(node: NodeId, future: F) -> F::Output {
-    match AssertUnwindSafe(future).catch_unwind().await {
-        Ok(output) => output,
-        Err(payload) => {
-            report_panic(node, payload.as_ref());
-            panic::resume_unwind(payload)
+/// Counts a task as the simulation's from its creation until its future is dropped.
+struct TrackedTask(Arc<Shared>);
+
+impl Drop for TrackedTask {
+    fn drop(&mut self) {
+        self.0.tracked_tasks.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `future`, polled as code of `role` at `site`.
+fn tracked<F: Future>(
+    shared: Arc<Shared>,
+    role: Role,
+    site: SiteId,
+    future: F,
+) -> impl Future<Output = F::Output> {
+    shared.tracked_tasks.fetch_add(1, Ordering::Relaxed);
+    let count = TrackedTask(shared);
+    async move {
+        let count = count;
+        let mut future = pin!(future);
+        poll_fn(|cx| run_on_shared(&count.0, role, site, || future.as_mut().poll(cx))).await
+    }
+}
+
+/// Runs `f` as code of `role` at `site`.
+pub(crate) fn run_as<R>(role: Role, site: SiteId, f: impl FnOnce() -> R) -> R {
+    let shared = context::with(|s| s.shared.clone());
+    run_on_shared(&shared, role, site, f)
+}
+
+fn run_on_shared<R>(shared: &Shared, role: Role, site: SiteId, f: impl FnOnce() -> R) -> R {
+    shared.polls.fetch_add(1, Ordering::Relaxed);
+    let previous = shared
+        .running
+        .swap(context::pack_running(role.node, site), Ordering::Relaxed);
+    let depth = shared.nesting.fetch_add(1, Ordering::Relaxed);
+    let restore = RestoreRunning {
+        shared,
+        previous,
+        nested: depth > 0,
+    };
+    let result = context::ROLE.sync_scope(role, f);
+    drop(restore);
+    result
+}
+
+/// Puts back what was running before a nested poll (a handler polled inside its caller's task),
+/// even when the poll panics. After a poll of the scheduler's own, what ran last stays
+/// published: a task that spins through `yield_now` spends most of its time in the scheduler,
+/// and the watchdog should still name it.
+struct RestoreRunning<'a> {
+    shared: &'a Shared,
+    previous: u64,
+    nested: bool,
+}
+
+impl Drop for RestoreRunning<'_> {
+    fn drop(&mut self) {
+        self.shared.nesting.fetch_sub(1, Ordering::Relaxed);
+        if self.nested {
+            self.shared.running.store(self.previous, Ordering::Relaxed);
         }
     }
 }
@@ -169,46 +275,45 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-thread_local! {
-    /// Where the last panic on this thread happened, as seen by the panic hook.
-    static LAST_PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
-}
-
-/// Adds, once per process, a panic hook that remembers the location of panics on simulation
-/// threads (the payload alone does not carry it), then runs the previous hook as before.
+/// Adds, once per process, a panic hook that fails the running simulation on any panic of its
+/// thread, wherever it is caught (tokio catches panics of tasks, lab code may catch its own):
+/// a panic is a bug, and catching it must not hide it. The failure names who panicked (the
+/// node, the tester, or code outside every node) and where. The previous hook then runs as
+/// before (it prints the message).
 pub(crate) fn install_panic_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if context::active() {
-                let location = info.location().map(|l| l.to_string());
-                LAST_PANIC_LOCATION.with(|l| *l.borrow_mut() = location);
-            }
+            let message = panic_message(info.payload());
+            let location = info.location().map(|l| l.to_string());
+            context::with_state(|s| {
+                let node = blame(s);
+                s.shared.fail(
+                    s.now(),
+                    FailureKind::Panic {
+                        message,
+                        location,
+                        node,
+                    },
+                );
+            });
             previous(info);
         }));
     });
 }
 
-/// The location recorded by the hook for the panic being handled, if any.
-pub(crate) fn take_panic_location() -> Option<String> {
-    LAST_PANIC_LOCATION.with(|l| l.borrow_mut().take())
-}
-
-/// Records a panic of `node` as the run's failure.
-pub(crate) fn report_panic(node: NodeId, payload: &(dyn Any + Send)) {
-    let message = panic_message(payload);
-    let location = take_panic_location();
-    context::with(|s| {
-        let name = s.nodes.borrow()[node as usize].name.to_string();
-        let at = s.now();
-        s.shared.fail(
-            at,
-            FailureKind::Panic {
-                message,
-                location,
-                node: name,
-            },
-        );
-    });
+/// Who the panicking code is, in the words of a failure report.
+fn blame(s: &context::SimState) -> String {
+    if s.frozen.get().is_some() {
+        return "a task's destructor at the end of the run".into();
+    }
+    match context::current_role() {
+        Some(Role { node: 0, .. }) => "tester".into(),
+        Some(Role { node, tester: true }) => format!("tester (its task on {})", s.node_name(node)),
+        Some(Role { node, .. }) => s.node_name(node),
+        None => "a task outside every node (started with tokio::spawn? lab code must spawn with \
+                 labrpc::sim::spawn)"
+            .into(),
+    }
 }

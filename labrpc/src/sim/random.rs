@@ -11,7 +11,7 @@ use super::digest::Event;
 use super::rng::SimRng;
 
 fn draw<R>(f: impl FnOnce(&mut SimRng) -> (u64, R)) -> R {
-    let node = current_node();
+    let node = current_node("a random draw (labrpc::sim::random_*)");
     context::with(|s| {
         let (value, out) = f(&mut s.nodes.borrow_mut()[node as usize].rng);
         s.record(Event::Rng {

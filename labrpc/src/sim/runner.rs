@@ -6,7 +6,7 @@
 //! | `LAB_SEED=N` | run with seed N (default: a fresh seed per test, printed on failure) |
 //! | `LAB_SEEDS=K` | run K consecutive seeds from `LAB_SEED` (or a fresh one); stop at the first failure |
 //! | `LAB_CHECK_DETERMINISM=1` | run every seed twice and fail, naming the first divergent event, if the runs differ |
-//! | `LAB_WATCHDOG_SECS=S` | let virtual time stand still for S wall seconds before calling it a busy loop (default 5) |
+//! | `LAB_WATCHDOG_SECS=S` | let the simulation thread use S seconds of CPU time while virtual time stands still before calling it a busy loop (default 5; also caps the 2 s a run may spend blocked) |
 //! | `LAB_TRACE=1` | print every traced event (elections, votes, commits, crashes, drops...) as it happens; `LAB_TRACE=html` writes every run's timeline; by default a failed run is replayed with a trace and leaves its timeline under `target/lab-reports/` |
 //! | `LAB_RESULT_LINES=1` | also print `lab-result seed=N status=ok\|panic\|... virtual_ms=T` per seed on stdout, for tools |
 
@@ -102,12 +102,17 @@ impl Test {
                 print_result_line(seed, &result);
             }
             let failure = result.as_ref().err();
+            let mut replayed = None;
             let timeline = match (failure, env.trace, trace) {
                 (_, TraceMode::Html, Some(trace)) => write_timeline(seed, &trace, failure),
-                // A failed run is deterministic: run it again with a trace for its timeline.
+                // A thread that never came back to the scheduler may still be spinning or
+                // blocked: a second run would only wait as long again.
+                (Some(failure), TraceMode::OnFailure, _) if failure.kind.stuck_thread() => None,
+                // A failed run is deterministic: run it again with a trace for its timeline,
+                // and see that it fails the same way.
                 (Some(failure), TraceMode::OnFailure, _) => {
                     let trace = Trace::new(false);
-                    let _ = self.run_seed(seed, &env, body.clone(), Some(trace.clone()));
+                    replayed = Some(self.run_seed(seed, &env, body.clone(), Some(trace.clone())));
                     write_timeline(seed, &trace, Some(failure))
                 }
                 _ => None,
@@ -116,7 +121,30 @@ impl Test {
                 println!("timeline: {path}");
             }
             if let Err(failure) = result {
-                let mut report = format!("\n\n{failure}\n\n  replay: {}\n", self.replay(seed));
+                let reproduced = replayed.as_ref().is_none_or(|r| same_failure(&failure, r));
+                let replay = if reproduced {
+                    self.replay(
+                        seed,
+                        matches!(failure.kind, FailureKind::Nondeterministic { .. }),
+                    )
+                } else {
+                    self.replay(seed, true)
+                };
+                let mut report = format!("\n\n{failure}\n");
+                if !reproduced {
+                    let again = match &replayed {
+                        Some(Ok(_)) => "the same seed passed".to_string(),
+                        Some(Err(other)) => format!("it failed differently: {}", other.kind),
+                        None => unreachable!(),
+                    };
+                    report.push_str(&format!(
+                        "\n  did not reproduce on replay ({again}): the code under test is \
+                         nondeterministic, so this diagnosis may not be the whole story; the \
+                         replay below checks determinism and names the first event where two \
+                         runs differ\n"
+                    ));
+                }
+                report.push_str(&format!("\n  replay: {replay}\n"));
                 if let Some(path) = timeline {
                     report.push_str(&format!("  timeline: {path}\n"));
                 }
@@ -141,6 +169,7 @@ impl Test {
         config.time_limit = self.time_limit;
         config.record_events = env.check_determinism;
         config.busy_after = env.watchdog;
+        config.blocked_after = env.watchdog.min(config.blocked_after);
         config
     }
 
@@ -163,8 +192,9 @@ impl Test {
         Ok(first.virtual_time)
     }
 
-    /// The one-line command that replays `seed` of this test.
-    pub fn replay(&self, seed: u64) -> String {
+    /// The one-line command that replays `seed` of this test, with the determinism check when
+    /// `check_determinism` (a failure that only shows in two runs replays only with it).
+    pub fn replay(&self, seed: u64, check_determinism: bool) -> String {
         let package = self.package.clone().unwrap_or_else(|| {
             std::env::var("CARGO_PKG_NAME").unwrap_or_else(|_| "<package>".into())
         });
@@ -179,7 +209,21 @@ impl Test {
         } else {
             format!(" {}", self.cargo_args)
         };
-        format!("LAB_SEED={seed} cargo test -p {package}{args} {filter} -- --exact")
+        let check = if check_determinism || self.check_determinism {
+            "LAB_CHECK_DETERMINISM=1 "
+        } else {
+            ""
+        };
+        format!("LAB_SEED={seed} {check}cargo test -p {package}{args} {filter} -- --exact")
+    }
+}
+
+/// Whether a replay failed as the first run did: the same kind of failure at the same virtual
+/// time (messages may differ where they name wall or CPU time).
+fn same_failure(first: &Failure, replay: &Result<Duration, Failure>) -> bool {
+    match replay {
+        Ok(_) => false,
+        Err(again) => again.at == first.at && again.kind.short_name() == first.kind.short_name(),
     }
 }
 

@@ -1,25 +1,26 @@
 //! Running one simulation: a fresh OS thread, a paused-clock tokio runtime, and a watchdog.
 //!
 //! The paused clock jumps to the next timer whenever no task is ready, so virtual time costs
-//! nothing. That same rule means a run can stop making progress in two ways a normal timeout
-//! never sees: every task waits and no timer is pending (the runtime parks forever), or some task
-//! never yields to the scheduler (time never advances). The watchdog, on the calling thread,
-//! watches the runtime's park state and the virtual clock in wall time and ends such a run with
-//! a diagnosis of which one it was.
+//! nothing. That same rule means a run can stop making progress in ways a normal timeout never
+//! sees. Every task waits and no timer is pending: the simulation always keeps one far timer of
+//! its own (the sentinel), so the clock jumps to it, and that jump is the deadlock, decided
+//! inside the run at a virtual time that is the same on every machine. Or some code never
+//! returns to the scheduler: only another thread can see that, and the watchdog (module
+//! `watchdog`) asks the kernel whether the simulation thread is spinning or blocked.
 
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use futures::future::{self, Either};
 
-use super::context::{self, Shared, SimState};
+use super::context::{self, Role, Shared, SimState};
 use super::digest::TimedEvent;
 use super::failure::{Failure, FailureKind};
-use super::node::{install_panic_hook, panic_message, take_panic_location};
+use super::node::{install_panic_hook, panic_message, run_as};
+use super::thread_probe::ThreadProbe;
 
 /// How to run one simulation.
 #[derive(Clone, Debug)]
@@ -30,12 +31,13 @@ pub struct Config {
     pub time_limit: Duration,
     /// Keep every event, not just the digest (for finding where two runs diverge).
     pub record_events: bool,
-    /// Wall time the runtime may stay parked, with no wake-up, before the run is declared
-    /// deadlocked.
-    pub deadlock_after: Duration,
-    /// Wall time virtual time may stand still, with the thread running, before the run is
-    /// declared stuck in a busy loop.
+    /// CPU time (of the simulation thread, not wall time) the run may use while virtual time
+    /// stands still before it counts as a busy loop.
     pub busy_after: Duration,
+    /// Wall time the simulation thread may spend blocked in the kernel outside the scheduler
+    /// (`std::thread::sleep`, a lock, a blocking receive), in total over the run, before the
+    /// run fails as blocked. Correct code never blocks it at all.
+    pub blocked_after: Duration,
     /// Name of the simulation thread (shows in panic messages and report file names). Default:
     /// the name of the thread that made the config (in a `#[test]`, the test's path).
     pub thread_name: String,
@@ -44,14 +46,14 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults: MIT's 120 s limit, a 1 s deadlock and a 5 s busy-loop watchdog.
+    /// Defaults: MIT's 120 s limit, a busy loop after 5 s of CPU time, blocked after 2 s.
     pub fn new(seed: u64) -> Self {
         Config {
             seed,
             time_limit: Duration::from_secs(120),
             record_events: false,
-            deadlock_after: Duration::from_secs(1),
             busy_after: Duration::from_secs(5),
+            blocked_after: Duration::from_secs(2),
             thread_name: std::thread::current().name().unwrap_or("sim").to_string(),
             trace: None,
         }
@@ -98,83 +100,7 @@ where
             let _ = tx.send(result);
         })
         .expect("labrpc::sim: cannot start the simulation thread");
-    watch(config, &shared, &rx)
-}
-
-/// The watchdog: waits for the run's result, and ends a run that stopped making progress.
-///
-/// Two independent clocks, both in wall time:
-/// * deadlock: the runtime is parked and has not woken once for `deadlock_after`. With a paused
-///   clock a park only lasts while no timer is pending, so nothing can ever wake it;
-/// * busy: virtual time has not moved for `busy_after`, whatever the thread is doing.
-fn watch<T>(
-    config: &Config,
-    shared: &Shared,
-    rx: &mpsc::Receiver<Result<Outcome<T>, Failure>>,
-) -> Result<Outcome<T>, Failure> {
-    use std::time::Instant; // allowed: the watchdog measures wall time, outside the simulation
-    const POLL: Duration = Duration::from_millis(20);
-    const GRACE: Duration = Duration::from_secs(2);
-    let mut parked_since: Option<(u64, Instant)> = None;
-    let mut clock_since = (shared.virtual_ms.load(Ordering::Relaxed), Instant::now());
-    let mut given_up: Option<Instant> = None;
-    loop {
-        match rx.recv_timeout(POLL) {
-            Ok(result) => return result,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                // run_here catches every panic, so the thread cannot end without a result.
-                unreachable!("labrpc::sim: the simulation thread ended without a result")
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-        }
-        let virtual_ms = shared.virtual_ms.load(Ordering::Relaxed);
-        let at = Duration::from_millis(virtual_ms);
-        if let Some(since) = given_up {
-            if since.elapsed() > GRACE {
-                // The thread never came back to the scheduler to see the abort: abandon it.
-                let waited = clock_since.1.elapsed();
-                let kind = FailureKind::Busy {
-                    waited,
-                    unresponsive: true,
-                };
-                return Err(Failure {
-                    seed: config.seed,
-                    at,
-                    kind,
-                });
-            }
-            continue;
-        }
-        let unparks = shared.unparks.load(Ordering::Relaxed);
-        if shared.parked.load(Ordering::Relaxed) {
-            match parked_since {
-                Some((seen, since)) if seen == unparks => {
-                    if since.elapsed() >= config.deadlock_after {
-                        let waited = since.elapsed();
-                        shared.fail(at, FailureKind::Deadlock { waited });
-                        given_up = Some(Instant::now());
-                        continue;
-                    }
-                }
-                _ => parked_since = Some((unparks, Instant::now())),
-            }
-        } else {
-            parked_since = None;
-        }
-        if virtual_ms != clock_since.0 {
-            clock_since = (virtual_ms, Instant::now());
-        } else if clock_since.1.elapsed() >= config.busy_after {
-            let waited = clock_since.1.elapsed();
-            shared.fail(
-                at,
-                FailureKind::Busy {
-                    waited,
-                    unresponsive: false,
-                },
-            );
-            given_up = Some(Instant::now());
-        }
-    }
+    super::watchdog::watch(config, &shared, &rx)
 }
 
 /// Runs the simulation on the current (fresh) thread.
@@ -183,15 +109,28 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = T>,
 {
+    if let Some(probe) = ThreadProbe::of_current_thread() {
+        let _ = shared.probe.set(probe);
+    }
     let park_shared = shared.clone();
     let unpark_shared = shared.clone();
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder
         .enable_time()
         .start_paused(true)
-        .on_thread_park(move || park_shared.parked.store(true, Ordering::Relaxed))
-        .on_thread_unpark(move || unpark_shared.on_unpark())
+        .on_thread_park(move || park_shared.on_park())
+        .on_thread_unpark(move || unpark_shared.on_unpark());
+    // `tokio::select!` without `biased;` picks its first branch with the runtime's RNG: seed it
+    // from the run's seed, so such code replays too. (tokio offers this only with
+    // `--cfg tokio_unstable`, which the workspace's .cargo/config.toml sets.)
+    #[cfg(tokio_unstable)]
+    builder.rng_seed(tokio::runtime::RngSeed::from_bytes(
+        &config.seed.to_le_bytes(),
+    ));
+    let runtime = builder
         .build()
         .expect("labrpc::sim: cannot build the tokio runtime");
+    let _ = shared.metrics.set(runtime.metrics());
     let start = {
         let _inside = runtime.enter();
         tokio::time::Instant::now()
@@ -209,12 +148,18 @@ where
 
     let body_result = panic::catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(async {
-            let body = std::pin::pin!(body());
+            let mut body = std::pin::pin!(body());
+            let body =
+                std::future::poll_fn(|cx| run_as(Role::TESTER, 0, || body.as_mut().poll(cx)));
             let abort = std::pin::pin!(shared.abort.notified());
+            // The sentinel: jumped to only when nothing else can ever happen (a deadlock, which
+            // `Shared::on_unpark` reports as soon as the clock shows it).
+            let sentinel = std::pin::pin!(tokio::time::sleep_until(start + shared.sentinel()));
             // The abort is polled first, so a failure found while the body is still runnable
             // ends the run at once.
-            match future::select(abort, body).await {
-                Either::Left(((), _)) => None,
+            let stop = future::select(abort, sentinel);
+            match future::select(stop, std::pin::pin!(body)).await {
+                Either::Left(_) => None,
                 Either::Right((value, _)) => Some(value),
             }
         })
@@ -224,10 +169,12 @@ where
         state.now()
     };
     state.frozen.set(Some(at));
+    // The panic hook has recorded any panic of the body as the run's failure; this one is
+    // only a fallback.
     let body_result = body_result.map_err(|payload| {
         let kind = FailureKind::Panic {
             message: panic_message(payload.as_ref()),
-            location: take_panic_location(),
+            location: None,
             node: "tester".to_string(),
         };
         (at, kind)
@@ -261,7 +208,7 @@ where
                         "panic while dropping tasks at the end of the run: {}",
                         panic_message(payload.as_ref())
                     ),
-                    location: take_panic_location(),
+                    location: None,
                     node: "tester".to_string(),
                 };
                 return fail((at, kind));

@@ -128,7 +128,9 @@ impl Subscriber for Trace {
         let (at, node) = if context::active() {
             (
                 context::with(|s| s.now()),
-                context::with(|s| s.node_name(context::current_node())),
+                context::with(|s| {
+                    s.node_name(context::current_role().map_or(context::TESTER, |r| r.node))
+                }),
             )
         } else {
             (Duration::ZERO, "-".to_string())
