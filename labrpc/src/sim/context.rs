@@ -126,8 +126,9 @@ pub(crate) struct Shared {
     pub(crate) tracked_tasks: AtomicUsize,
     /// The names of the nodes, by id (the watchdog reads them only to report).
     pub(crate) node_names: Mutex<Vec<String>>,
-    /// The kernel's view of the simulation thread, once it runs.
-    pub(crate) probe: OnceLock<super::thread_probe::ThreadProbe>,
+    /// The kernel's view of the simulation thread, once it runs (`None` inside: this system
+    /// has no such view).
+    pub(crate) probe: OnceLock<Option<super::thread_probe::ThreadProbe>>,
     /// The runtime's metrics (the count of its live tasks), once it exists.
     pub(crate) metrics: OnceLock<tokio::runtime::RuntimeMetrics>,
     /// The virtual instant the run started at; set once the runtime exists.

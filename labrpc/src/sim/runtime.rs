@@ -109,9 +109,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = T>,
 {
-    if let Some(probe) = ThreadProbe::of_current_thread() {
-        let _ = shared.probe.set(probe);
-    }
+    let _ = shared.probe.set(ThreadProbe::of_current_thread());
     let park_shared = shared.clone();
     let unpark_shared = shared.clone();
     let mut builder = tokio::runtime::Builder::new_current_thread();

@@ -67,8 +67,12 @@ pub(crate) fn watch<T>(
             (virtual_ms, moved_at, cpu_at_move) = (at_ms, now, None);
         }
         let at = Duration::from_millis(at_ms);
-        let verdict = match shared.probe.get().and_then(|p| p.sample()) {
-            Some(sample) => {
+        let verdict = match shared.probe.get().map(|p| p.as_ref().map(|p| p.sample())) {
+            // The thread has not started yet (it may be stopped before its first step).
+            None => None,
+            // The thread is gone: its result is on its way.
+            Some(Some(None)) => None,
+            Some(Some(Some(sample))) => {
                 let cpu_then = *cpu_at_move.get_or_insert(sample.cpu);
                 let spent = sample.cpu.saturating_sub(cpu_then);
                 let parked = shared.parked.load(Ordering::Relaxed);
@@ -95,8 +99,8 @@ pub(crate) fn watch<T>(
                     })
                 }
             }
-            // No probe (not Linux, or not yet made): wall time is all there is.
-            None => {
+            // No probe (not Linux): wall time is all there is.
+            Some(None) => {
                 let stalled = moved_at.elapsed();
                 (stalled >= config.busy_after).then(|| FailureKind::Busy {
                     cpu: stalled,
