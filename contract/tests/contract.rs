@@ -29,7 +29,7 @@ fn thread_sleep_in_a_task_is_a_blocked_thread() {
         let node = Node::new("peer1");
         node.spawn(async {
             loop {
-                std::thread::sleep(ms(5)); // the mistake under test
+                std::thread::sleep(ms(5)); // allowed: the mistake under test
                 tokio::time::sleep(ms(10)).await;
             }
         });
@@ -507,8 +507,8 @@ fn the_wall_clock_is_caught_by_the_determinism_check() {
         let p = echo_peer(&net, "peer18");
         let node = Node::new("candidate");
         node.spawn(async move {
-            let deadline = std::time::Instant::now() + ms(2); // the mistake under test
-            while std::time::Instant::now() < deadline {
+            let deadline = std::time::Instant::now() + ms(2); // allowed: the mistake under test
+            while std::time::Instant::now() < deadline { // allowed: the mistake under test
                 tokio::time::sleep(ms(1)).await;
             }
             let _ = p.end.call(&Ping(1)).await;

@@ -31,7 +31,7 @@
 //!   `labrpc::sim::random_duration`. Spawn tasks with `labrpc::sim::spawn` so that a crash
 //!   of this peer stops them. Never hold a lock across an `.await` (the simulation has a single
 //!   thread: a task waiting for a lock held by a sleeping task waits forever, and the test fails
-//!   with "busy loop").
+//!   with "blocked thread").
 //! * Send RPCs to peers in parallel, each in its own task: one unreachable peer may take seconds
 //!   to fail, and must not stall the others.
 //!

@@ -33,16 +33,32 @@
 //!
 //! # Rules for code that runs in a simulation
 //!
-//! | instead of | use |
-//! |---|---|
-//! | `tokio::spawn`, `std::thread`, `spawn_blocking` | [`spawn`] (or [`Node::spawn`]) |
-//! | `rand::thread_rng`, `rand::random` | [`random_range`], [`random_duration`], ... |
-//! | `std::time::Instant`, `SystemTime`, `std::thread::sleep` | `tokio::time` (virtual) |
-//! | `tokio::select!` without `biased;` | `tokio::select! { biased; ... }` |
-//! | iterating a `HashMap`/`HashSet` where order matters | `BTreeMap`/`BTreeSet` |
+//! The simulation runs every node on one thread, on virtual time, from one seed. Lab code keeps
+//! to the rules below; each one that can be checked is, and a run that breaks it fails with a
+//! diagnosis that names the rule, the node and, where it can be known, the code (the place a
+//! task was spawned, the RPC handler, the tester's call). The contract tests (`contract/` in
+//! the workspace) try each of them on a peer that breaks it.
 //!
-//! What goes wrong otherwise: a task spawned with `tokio::spawn` survives its node's crash; the
-//! others make a failing seed impossible to replay.
+//! | rule | instead of | use | what happens otherwise |
+//! |---|---|---|---|
+//! | tasks run on their node | `tokio::spawn`, `std::thread`, `spawn_blocking` | [`spawn`] (or [`Node::spawn`]) | the run fails ("rule broken") as soon as the runtime has a task the simulation did not spawn, or code outside every node spawns, draws a random number or makes a call; a foreign thread calling a `ClientEnd` fails the run; while a `spawn_blocking` task runs, virtual time cannot move ("blocked thread") |
+//! | never block the thread | `std::thread::sleep`, blocking locks and channels, a lock held across `.await` | `tokio::time::sleep`, `tokio::sync` | "blocked thread", once the thread has spent 2 s in total asleep in the kernel outside the scheduler (a lock taken twice: at once) |
+//! | never spin | a loop that never awaits a timer | `tokio::time::sleep` between tries | "busy loop", after 5 s of the thread's CPU time (`LAB_WATCHDOG_SECS`) without virtual time moving |
+//! | no panics | `panic!`, `unwrap()` on a bad value, even inside `catch_unwind` | errors you handle | any panic on the simulation thread fails the run, naming the node (or "tester") and where |
+//! | randomness from the seed | `rand::thread_rng`, `rand::random` | [`random_range`], [`random_duration`], ... | two runs of one seed differ: `LAB_CHECK_DETERMINISM=1` names the first event where they do, and a failure whose traced replay does not reproduce it says so |
+//! | virtual time | `std::time::Instant`, `SystemTime` | `tokio::time` | as above; the wall clock barely moves while virtual seconds pass, so timers built on it never fire (Raft: "expected one leader") |
+//! | order from data, not hashes | iterating a `HashMap`/`HashSet` where the order reaches behaviour | `BTreeMap`/`BTreeSet` | as above |
+//! | ends stay with their peer | calling through another peer's `ClientEnd` | the ends you were given | the run fails at the call ("an end belongs to the node that first used it") |
+//! | messages of sane size | a whole log or store in one message | what the peer needs | the run fails at once past [`MAX_MESSAGE_BYTES`](crate::MAX_MESSAGE_BYTES), naming the RPC and the size |
+//!
+//! `tokio::select!` picks among ready branches at random unless told `biased;`. Its random
+//! numbers come from the runtime, which the simulation seeds from the run's seed (the workspace
+//! builds tokio with `--cfg tokio_unstable` for this, in `.cargo/config.toml`), so either form
+//! replays; `biased;` still says what you mean.
+//!
+//! Not a rule but a diagnosis: a run in which every task waits and no timer is pending is a
+//! deadlock. The simulation finds it itself, at the virtual time it happened, and names the
+//! nodes still waiting.
 
 mod context;
 mod digest;
