@@ -27,7 +27,7 @@
 //! # assert_eq!((again.value, again.digest), (outcome.value, outcome.digest));
 //! ```
 //!
-//! Grader tests use [`test`] (or [`Test`]), which takes the seed from `LAB_SEED`, runs many
+//! Grader tests use [`test`](fn@test) (or [`Test`]), which takes the seed from `LAB_SEED`, runs many
 //! seeds with `LAB_SEEDS`, checks determinism with `LAB_CHECK_DETERMINISM=1`, and on failure
 //! panics with the seed, the virtual time, a diagnosis and the one-line replay command.
 //!
