@@ -1,9 +1,13 @@
 //! The kvraft tester, after MIT's `kvraft/config.go` (2022): servers with their Raft on a
 //! simulated network, clerks with their own ends, partitions, restarts, the operation counter,
 //! and the history of every clerk operation for the linearizability check.
+//!
+//! Every call into a server runs as code of the server's node (`Running::on_server`), and
+//! every clerk operation as a task of the clerk's own node (`TestClerk`): what lab code
+//! spawns, and what it panics, is its own.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,9 +41,25 @@ pub enum Kind {
     Append,
 }
 
+/// A running server: the `KvServer` and the node it runs on, together.
+struct Running {
+    kv: KvServer,
+    node: Node,
+}
+
+impl Running {
+    /// Runs `f` on the server as code of its node (`Node::enter`), as if the server's own code
+    /// made the call: what it spawns is the server's (a crash stops it), and what it panics is
+    /// the server's. Every tester call into a running `KvServer` goes through here.
+    #[track_caller]
+    fn on_server<R>(&self, f: impl FnOnce(&KvServer) -> R) -> R {
+        self.node.enter(|| f(&self.kv))
+    }
+}
+
 struct Slot {
-    kv: Option<KvServer>,
-    node: Option<Node>,
+    /// The running incarnation, if any.
+    running: Option<Running>,
     saved: Persister,
     ends: Vec<String>,
 }
@@ -51,8 +71,13 @@ struct Begin {
 }
 
 /// A clerk made by the tester, with the names of its ends (to connect and disconnect it).
+///
+/// The clerk is client code, as in MIT's tester, but it runs on a node of its own, which never
+/// crashes: each operation runs as code of that node (`Node::enter_async`), so that a panic in
+/// the clerk names the clerk, and what the clerk spawns is its own.
 pub struct TestClerk {
-    pub ck: Clerk,
+    ck: Clerk,
+    node: Node,
     pub ends: Vec<String>,
 }
 
@@ -63,6 +88,8 @@ pub struct Config {
     max_raft_state: Option<usize>,
     slots: Mutex<Vec<Slot>>,
     ends: EndMaker,
+    /// Clerks made so far (they are named clerk0, clerk1, ...).
+    clerks: AtomicUsize,
     ops: AtomicU64,
     begin: Mutex<Option<Begin>>,
     history: Mutex<Vec<Recorded>>,
@@ -73,8 +100,7 @@ impl Config {
     pub fn new(n: usize, unreliable: bool, max_raft_state: Option<usize>) -> Arc<Config> {
         let slots = (0..n)
             .map(|_| Slot {
-                kv: None,
-                node: None,
+                running: None,
                 saved: Persister::new(),
                 ends: Vec::new(),
             })
@@ -86,6 +112,7 @@ impl Config {
             net,
             max_raft_state,
             slots: Mutex::new(slots),
+            clerks: AtomicUsize::new(0),
             ops: AtomicU64::new(0),
             begin: Mutex::new(None),
             history: Mutex::new(Vec::new()),
@@ -152,7 +179,12 @@ impl Config {
     /// The first server that believes it leads.
     pub fn leader(&self) -> Option<usize> {
         let slots = self.slots.lock();
-        (0..self.n).find(|&i| slots[i].kv.as_ref().is_some_and(|kv| kv.get_state().1))
+        (0..self.n).find(|&i| {
+            slots[i]
+                .running
+                .as_ref()
+                .is_some_and(|s| s.on_server(|kv| kv.get_state().1))
+        })
     }
 
     /// MIT's `makeClient(to)`: a clerk with fresh ends to every server (shuffled), enabled only
@@ -160,8 +192,11 @@ impl Config {
     pub fn make_client(&self, to: &[usize]) -> TestClerk {
         let (ends, mut clients) = self.ends.to_servers("clerk", self.n);
         sim::shuffle(&mut clients);
+        let k = self.clerks.fetch_add(1, Ordering::Relaxed);
+        let node = Node::new(format!("clerk{k}"));
         let ck = TestClerk {
-            ck: Clerk::new(clients),
+            ck: node.enter(|| Clerk::new(clients)),
+            node,
             ends,
         };
         self.connect_client(&ck, to);
@@ -186,13 +221,11 @@ impl Config {
         self.net.delete_server(&i.to_string());
         let mut slots = self.slots.lock();
         slots[i].saved = slots[i].saved.copy();
-        let (kv, node) = (slots[i].kv.take(), slots[i].node.take());
+        let running = slots[i].running.take();
         drop(slots);
-        if let Some(kv) = kv {
-            kv.kill();
-        }
-        if let Some(node) = node {
-            node.crash();
+        if let Some(s) = running {
+            s.on_server(|kv| kv.kill());
+            s.node.crash();
         }
     }
 
@@ -209,7 +242,8 @@ impl Config {
         let node = Node::new(format!("kvserver{i}"));
         let max = self.max_raft_state;
         let kv = node.enter(|| KvServer::new(ends, i, persister, max));
-        let server = node.enter(|| {
+        let running = Running { kv, node };
+        let server = running.on_server(|kv| {
             let mut server = Server::new();
             for service in kv.services() {
                 server.add_service(service);
@@ -217,9 +251,7 @@ impl Config {
             server
         });
         self.net.add_server(&i.to_string(), server);
-        let mut slots = self.slots.lock();
-        slots[i].kv = Some(kv);
-        slots[i].node = Some(node);
+        self.slots.lock()[i].running = Some(running);
     }
 
     /// The largest persisted Raft state of any server.
@@ -260,20 +292,20 @@ impl Config {
     /// A Get through `ck`, counted and (with `log = Some(client)`) recorded in the history.
     pub async fn get(&self, ck: &mut TestClerk, key: &str, log: Option<usize>) -> String {
         let call = sim::now();
-        let v = ck.ck.get(key).await;
+        let v = ck.node.enter_async(ck.ck.get(key)).await;
         self.record(log, Kind::Get, key, &v, call);
         v
     }
 
     pub async fn put(&self, ck: &mut TestClerk, key: &str, value: &str, log: Option<usize>) {
         let call = sim::now();
-        ck.ck.put(key, value).await;
+        ck.node.enter_async(ck.ck.put(key, value)).await;
         self.record(log, Kind::Put, key, value, call);
     }
 
     pub async fn append(&self, ck: &mut TestClerk, key: &str, value: &str, log: Option<usize>) {
         let call = sim::now();
-        ck.ck.append(key, value).await;
+        ck.node.enter_async(ck.ck.append(key, value)).await;
         self.record(log, Kind::Append, key, value, call);
     }
 

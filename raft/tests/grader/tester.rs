@@ -6,6 +6,11 @@
 //!
 //! Beyond MIT: Election Safety is checked all through every test (`leaders.rs`), not only at
 //! the instants `check_one_leader` looks.
+//!
+//! Every call the tester makes into a peer's Raft (`start`, `get_state`, `snapshot`, `kill`)
+//! runs as code of that peer's node, through [`PeerRaft`]: a task the call spawns dies with the
+//! peer, and a panic in it is the peer's. The appliers are the tester's tasks on the peer's
+//! node (`Node::spawn_tester`): a crash stops them, and a failed check in them is the tester's.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
@@ -105,9 +110,53 @@ impl Applied {
     }
 }
 
+/// A running peer as the tests see it: its Raft and the node it runs on, together. Every call
+/// into the Raft goes through [`PeerRaft::on_peer`], which runs it as code of the peer's node
+/// (`Node::enter`), as if the peer's own service made it: what the call spawns is the peer's (a
+/// crash of the peer stops it), and what it panics is the peer's. Cheap to clone.
+#[derive(Clone)]
+pub struct PeerRaft {
+    raft: Raft<Cmd>,
+    node: Node,
+}
+
+impl PeerRaft {
+    /// Runs `f` on this peer's Raft, as code of the peer's node. Every tester call into the
+    /// Raft goes through here. On a crashed peer (a handle kept from before the crash) the call
+    /// still runs, on a killed Raft, and whatever it spawns is stopped at once.
+    #[track_caller]
+    pub fn on_peer<R>(&self, f: impl FnOnce(&Raft<Cmd>) -> R) -> R {
+        self.node.enter(|| f(&self.raft))
+    }
+
+    /// `Raft::start`, on the peer.
+    #[track_caller]
+    pub fn start(&self, cmd: Cmd) -> Option<(u64, u64)> {
+        self.on_peer(|rf| rf.start(cmd))
+    }
+
+    /// `Raft::get_state`, on the peer.
+    #[track_caller]
+    pub fn get_state(&self) -> (u64, bool) {
+        self.on_peer(|rf| rf.get_state())
+    }
+
+    /// `Raft::snapshot`, on the peer.
+    #[track_caller]
+    fn snapshot(&self, index: u64, snapshot: Vec<u8>) {
+        self.on_peer(|rf| rf.snapshot(index, snapshot));
+    }
+
+    /// `Raft::kill`, on the peer.
+    #[track_caller]
+    fn kill(&self) {
+        self.on_peer(|rf| rf.kill());
+    }
+}
+
 struct Peer {
-    raft: Option<Raft<Cmd>>,
-    node: Option<Node>,
+    /// The running incarnation, if any.
+    running: Option<PeerRaft>,
     saved: Persister,
     ends: Vec<String>,
     connected: bool,
@@ -142,8 +191,7 @@ impl Config {
         net.set_long_delays(true);
         let peers = (0..n)
             .map(|_| Peer {
-                raft: None,
-                node: None,
+                running: None,
                 saved: Persister::new(),
                 ends: Vec::new(),
                 connected: false,
@@ -196,13 +244,13 @@ impl Config {
         self.n
     }
 
-    /// The live Raft of peer `i`, if it is running.
-    pub fn raft(&self, i: usize) -> Option<Raft<Cmd>> {
-        self.peers.lock()[i].raft.clone()
+    /// Peer `i`'s Raft, if it is running (its calls run on the peer, see [`PeerRaft`]).
+    pub fn raft(&self, i: usize) -> Option<PeerRaft> {
+        self.peers.lock()[i].running.clone()
     }
 
-    /// The live Raft of peer `i`; panics if it is crashed (a test bug).
-    pub fn rf(&self, i: usize) -> Raft<Cmd> {
+    /// Peer `i`'s Raft; panics if it is crashed (a test bug).
+    pub fn rf(&self, i: usize) -> PeerRaft {
         self.raft(i)
             .unwrap_or_else(|| panic!("tester: peer {i} is not running"))
     }
@@ -220,13 +268,11 @@ impl Config {
         let mut peers = self.peers.lock();
         let peer = &mut peers[i];
         peer.saved = peer.saved.copy();
-        let (raft, node) = (peer.raft.take(), peer.node.take());
+        let running = peer.running.take();
         drop(peers);
-        if let Some(raft) = raft {
-            raft.kill();
-        }
-        if let Some(node) = node {
-            node.crash();
+        if let Some(peer) = running {
+            peer.kill();
+            peer.node.crash();
         }
     }
 
@@ -254,22 +300,24 @@ impl Config {
         let node = Node::new(format!("peer{i}"));
         let (tx, rx) = mpsc::unbounded_channel();
         let raft = node.enter(|| Raft::new(clients, i, persister, tx));
+        let peer = PeerRaft { raft, node };
         let applied = self.applied.clone();
-        let applier_raft = raft.clone();
+        // The applier is the tester's code, but lives and dies with the peer, like the one MIT
+        // runs per peer: a crash stops it, and a failed check in it is the tester's.
         if self.snapshot {
-            node.spawn(applier_snap(i, applied, applier_raft, rx));
+            peer.node
+                .spawn_tester(applier_snap(i, applied, peer.clone(), rx));
         } else {
-            node.spawn(applier(i, applied, rx));
+            peer.node.spawn_tester(applier(i, applied, rx));
         }
-        let server = node.enter(|| {
+        let server = peer.on_peer(|rf| {
             let mut server = Server::new();
-            server.add_service(raft.service());
+            server.add_service(rf.service());
             server
         });
         self.net.add_server(&i.to_string(), server);
         let mut peers = self.peers.lock();
-        peers[i].raft = Some(raft);
-        peers[i].node = Some(node);
+        peers[i].running = Some(peer);
         peers[i].ends = ends;
     }
 
@@ -360,7 +408,13 @@ impl Config {
         }
         panic!(
             "expected one leader, got none (checked 10 times over about 5 s; a majority of \
-             connected peers must elect a leader within 5 s)"
+             connected peers must elect a leader within 5 s). Hint: a classic cause is an \
+             election timer built on the wall clock. Time in these tests is virtual: the clock \
+             jumps ahead whenever every task waits on a tokio timer, so 5 s of test take \
+             milliseconds of real time. A timer that reads std::time::Instant or SystemTime \
+             sees almost no time pass and rarely or never fires, and std::thread::sleep blocks \
+             the simulation's only thread without moving virtual time: use tokio::time (sleep, \
+             Instant, timeout) instead."
         );
     }
 
@@ -562,11 +616,11 @@ async fn applier(
 }
 
 /// MIT's `applierSnap`: as `applier`, in strict order, ingesting snapshots, and asking this
-/// peer for a snapshot every `SNAPSHOT_INTERVAL` entries.
+/// peer for a snapshot every `SNAPSHOT_INTERVAL` entries (a call that runs on the peer).
 async fn applier_snap(
     i: usize,
     applied: Arc<Mutex<Applied>>,
-    raft: Raft<Cmd>,
+    raft: PeerRaft,
     mut rx: mpsc::UnboundedReceiver<ApplyMsg<Cmd>>,
 ) {
     while let Some(msg) = rx.recv().await {

@@ -2,6 +2,10 @@
 //! and three replica groups of three servers each on one simulated network, the tester's own
 //! shard master clerk for Join and Leave, whole-group and single-server crashes and restarts,
 //! and the checks of persisted sizes.
+//!
+//! Every call into a server runs as code of the server's node (`Running::on_server`), and
+//! every operation of a clerk (the tester's shard master clerk's too) as a task of the clerk's
+//! own node (`OwnNode`): what lab code spawns, and what it panics, is its own.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,10 +39,68 @@ fn server_name(gid: Gid, i: usize) -> String {
     format!("server-{gid}-{i}")
 }
 
+/// A running server of a group: the `ShardKv` and the node it runs on, together.
+struct Running {
+    kv: ShardKv,
+    node: Node,
+}
+
+impl Running {
+    /// Runs `f` on the server as code of its node (`Node::enter`), as if the server's own code
+    /// made the call: what it spawns is the server's (a crash stops it), and what it panics is
+    /// the server's. Every tester call into a running `ShardKv` goes through here.
+    #[track_caller]
+    fn on_server<R>(&self, f: impl FnOnce(&ShardKv) -> R) -> R {
+        self.node.enter(|| f(&self.kv))
+    }
+}
+
+/// A clerk (a shardkv one, or the tester's shard master clerk) on a node of its own, which
+/// never crashes: each operation runs as code of that node (`Node::enter_async`), so that a
+/// panic in the clerk names the clerk, and what the clerk spawns is its own.
+struct OwnNode<C> {
+    ck: C,
+    node: Node,
+}
+
+impl<C> OwnNode<C> {
+    /// A node called `name`, and the clerk `make` builds on it.
+    fn new(name: String, make: impl FnOnce() -> C) -> Self {
+        let node = Node::new(name);
+        OwnNode {
+            ck: node.enter(make),
+            node,
+        }
+    }
+}
+
+/// A shardkv clerk made by the tester ([`Config::make_client`]), with the methods of
+/// `shardkv::Clerk`, on a node of its own (see [`OwnNode`]).
+pub struct TestClerk(OwnNode<Clerk>);
+
+impl TestClerk {
+    /// `Clerk::get`.
+    pub async fn get(&mut self, key: &str) -> String {
+        let OwnNode { ck, node } = &mut self.0;
+        node.enter_async(ck.get(key)).await
+    }
+
+    /// `Clerk::put`.
+    pub async fn put(&mut self, key: &str, value: &str) {
+        let OwnNode { ck, node } = &mut self.0;
+        node.enter_async(ck.put(key, value)).await
+    }
+
+    /// `Clerk::append`.
+    pub async fn append(&mut self, key: &str, value: &str) {
+        let OwnNode { ck, node } = &mut self.0;
+        node.enter_async(ck.append(key, value)).await
+    }
+}
+
 /// One server of a group: the running incarnation (if any) and what survives it.
 struct Slot {
-    kv: Option<ShardKv>,
-    node: Option<Node>,
+    running: Option<Running>,
     saved: Persister,
     /// The running incarnation's ends to its group and to the shard masters.
     ends: Vec<String>,
@@ -64,8 +126,9 @@ pub struct Config {
     /// The shard master servers, kept running for the whole test.
     _ctrlers: Vec<Ctrler>,
     groups: Mutex<Vec<Group>>,
-    /// The tester's own shard master clerk (MIT's `mck`). An async lock: calls await under it.
-    mck: tokio::sync::Mutex<shardmaster::Clerk>,
+    /// The tester's own shard master clerk (MIT's `mck`), on its node. An async lock: calls
+    /// await under it.
+    mck: tokio::sync::Mutex<OwnNode<shardmaster::Clerk>>,
 }
 
 impl Config {
@@ -83,8 +146,7 @@ impl Config {
                 gid: FIRST_GID + gi as Gid,
                 servers: (0..N)
                     .map(|_| Slot {
-                        kv: None,
-                        node: None,
+                        running: None,
                         saved: Persister::new(),
                         ends: Vec::new(),
                     })
@@ -98,7 +160,9 @@ impl Config {
             made,
             _ctrlers: ctrlers,
             groups: Mutex::new(groups),
-            mck: tokio::sync::Mutex::new(shardmaster::Clerk::new(mck_ends.1)),
+            mck: tokio::sync::Mutex::new(OwnNode::new("mck".into(), || {
+                shardmaster::Clerk::new(mck_ends.1)
+            })),
         });
         for gi in 0..NGROUPS {
             cfg.start_group(gi);
@@ -133,12 +197,13 @@ impl Config {
 
     /// MIT's `makeClient`: a clerk with fresh ends to every shard master server (in random
     /// order) and its own `make_end`.
-    pub fn make_client(&self) -> Clerk {
+    pub fn make_client(&self) -> TestClerk {
         let k = self.made.fetch_add(1, Ordering::Relaxed);
         let owner = format!("clerk{k}");
         let (_, mut ends) = fresh_ends(&self.net, &self.made, &owner, &ctrler_names());
         sim::shuffle(&mut ends);
-        Clerk::new(ends, self.make_end_fn(owner))
+        let make_end = self.make_end_fn(owner.clone());
+        TestClerk(OwnNode::new(owner, || Clerk::new(ends, make_end)))
     }
 
     /// MIT's `StartServer(gi, i)`: fresh ends to the group and to the shard masters, a copy of
@@ -161,7 +226,8 @@ impl Config {
         let max = self.max_raft_state;
         let node = Node::new(me.clone());
         let kv = node.enter(|| ShardKv::new(ends, i, persister, max, gid, masters, make_end));
-        let server = node.enter(|| {
+        let running = Running { kv, node };
+        let server = running.on_server(|kv| {
             let mut server = Server::new();
             for service in kv.services() {
                 server.add_service(service);
@@ -169,10 +235,7 @@ impl Config {
             server
         });
         self.net.add_server(&me, server);
-        let mut groups = self.groups.lock();
-        let slot = &mut groups[gi].servers[i];
-        slot.kv = Some(kv);
-        slot.node = Some(node);
+        self.groups.lock()[gi].servers[i].running = Some(running);
     }
 
     /// MIT's `ShutdownServer(gi, i)`: stop the server sending (its ends to the group and the
@@ -181,14 +244,10 @@ impl Config {
     /// and crash its node (which aborts every task it started, including RPCs to other groups).
     pub fn shutdown_server(&self, gi: usize, i: usize) {
         let gid = self.gid(gi);
-        let (ends, kv, node) = {
+        let (ends, running) = {
             let mut groups = self.groups.lock();
             let slot = &mut groups[gi].servers[i];
-            (
-                std::mem::take(&mut slot.ends),
-                slot.kv.take(),
-                slot.node.take(),
-            )
+            (std::mem::take(&mut slot.ends), slot.running.take())
         };
         for name in &ends {
             self.net.enable(name, false);
@@ -199,11 +258,9 @@ impl Config {
             let slot = &mut groups[gi].servers[i];
             slot.saved = slot.saved.copy();
         }
-        if let Some(kv) = kv {
-            kv.kill();
-        }
-        if let Some(node) = node {
-            node.crash();
+        if let Some(s) = running {
+            s.on_server(|kv| kv.kill());
+            s.node.crash();
         }
     }
 
@@ -239,7 +296,9 @@ impl Config {
     /// MIT's `joinm`: the groups join in one Join.
     pub async fn join_many(&self, gis: &[usize]) {
         let groups = self.groups_for(gis);
-        self.mck.lock().await.join(groups).await;
+        let mut mck = self.mck.lock().await;
+        let OwnNode { ck, node } = &mut *mck;
+        node.enter_async(ck.join(groups)).await;
     }
 
     /// MIT's `leave(gi)`.
@@ -249,13 +308,17 @@ impl Config {
 
     /// MIT's `leavem`: the groups leave in one Leave.
     pub async fn leave_many(&self, gis: &[usize]) {
-        let gids = gis.iter().map(|&gi| self.gid(gi)).collect();
-        self.mck.lock().await.leave(gids).await;
+        let gids: Vec<Gid> = gis.iter().map(|&gi| self.gid(gi)).collect();
+        let mut mck = self.mck.lock().await;
+        let OwnNode { ck, node } = &mut *mck;
+        node.enter_async(ck.leave(gids)).await;
     }
 
     /// The latest configuration, through the tester's clerk (MIT's `cfg.mck.Query(-1)`).
     pub async fn query(&self) -> ShardConfig {
-        self.mck.lock().await.query(None).await
+        let mut mck = self.mck.lock().await;
+        let OwnNode { ck, node } = &mut *mck;
+        node.enter_async(ck.query(None)).await
     }
 
     /// MIT's `checklogs`: with snapshots, every server's persisted Raft state is at most
@@ -349,7 +412,7 @@ fn start_ctrler(net: &Network, made: &AtomicU64, i: usize) -> Ctrler {
 }
 
 /// MIT's `check`: a Get of `key` must return `value`.
-pub async fn check(ck: &mut Clerk, key: &str, value: &str) {
+pub async fn check(ck: &mut TestClerk, key: &str, value: &str) {
     let v = ck.get(key).await;
     assert_eq!(
         v, value,
@@ -387,21 +450,26 @@ pub fn keys_and_values(n: usize, len: usize) -> (Vec<String>, Vec<String>) {
 }
 
 /// Puts every key's value.
-pub async fn put_all(ck: &mut Clerk, ka: &[String], va: &[String]) {
+pub async fn put_all(ck: &mut TestClerk, ka: &[String], va: &[String]) {
     for (k, v) in ka.iter().zip(va) {
         ck.put(k, v).await;
     }
 }
 
 /// Checks every key's value.
-pub async fn check_all(ck: &mut Clerk, ka: &[String], va: &[String]) {
+pub async fn check_all(ck: &mut TestClerk, ka: &[String], va: &[String]) {
     for (k, v) in ka.iter().zip(va) {
         check(ck, k, v).await;
     }
 }
 
 /// For every key: check its value, then append a random string of `len` characters.
-pub async fn check_and_append_all(ck: &mut Clerk, ka: &[String], va: &mut [String], len: usize) {
+pub async fn check_and_append_all(
+    ck: &mut TestClerk,
+    ka: &[String],
+    va: &mut [String],
+    len: usize,
+) {
     for (k, v) in ka.iter().zip(va) {
         check(ck, k, v).await;
         let x = randstring(len);

@@ -10,11 +10,11 @@ use labrpc::sim;
 use labtest::linearizability::assert_linearizable;
 use labtest::linearizability::kv::{KvInput, KvModel, KvOperation};
 use parking_lot::Mutex;
-use shardkv::Clerk;
 
 use crate::run;
 use crate::tester::{
     begin, check, check_all, keys_and_values, ms, passed, put_all, randstring, Appenders, Config,
+    TestClerk,
 };
 
 /// MIT's `linearizabilityCheckTimeout`.
@@ -124,7 +124,7 @@ impl History {
 /// One clerk of unreliable 3: random operations on random keys of `ka` until `done`: 50%
 /// Append, about 5% Put, the rest Get, each of them recorded.
 async fn random_client(
-    mut ck: Clerk,
+    mut ck: TestClerk,
     client: usize,
     ka: Vec<String>,
     history: History,

@@ -17,13 +17,13 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use labrpc::sim;
-use shardmaster::{Clerk, Config, Gid, NSHARDS};
+use shardmaster::{Config, Gid, NSHARDS};
 
 use crate::checks::{
     check_config, check_history, check_kept, check_same_config, check_transition, Change,
 };
 use crate::run;
-use crate::tester::Tester;
+use crate::tester::{TestClerk, Tester};
 
 const NSERVERS: usize = 3;
 /// MIT's `npara`: the number of concurrent clerks.
@@ -59,7 +59,7 @@ fn leave(gids: &[Gid]) -> Change {
 }
 
 /// Runs one operation through `ck`.
-async fn apply(ck: &mut Clerk, change: &Change) {
+async fn apply(ck: &mut TestClerk, change: &Change) {
     match change {
         Change::Join(groups) => ck.join(groups.clone()).await,
         Change::Leave(gids) => ck.leave(gids.clone()).await,
@@ -70,7 +70,7 @@ async fn apply(ck: &mut Clerk, change: &Change) {
 /// Runs a Join or Leave through `ck` while no one else changes the configuration, and checks
 /// the configuration it made against `before`, the latest before it ([`check_transition`]).
 /// Returns the new configuration (a `Query(-1)`).
-async fn step(ck: &mut Clerk, before: &Config, change: Change) -> Config {
+async fn step(ck: &mut TestClerk, before: &Config, change: Change) -> Config {
     apply(ck, &change).await;
     let after = ck.query(None).await;
     ok(check_transition(before, &after, &change));
@@ -80,7 +80,7 @@ async fn step(ck: &mut Clerk, before: &Config, change: Change) -> Config {
 /// MIT's Move check: `Move(shard, gid)` through `ck`; if the shard was on another group, the
 /// move must make a new configuration (MIT: "Move should increase Config.Num"; here also
 /// exactly the next one, with only that shard changed, [`check_transition`]).
-async fn move_shard(ck: &mut Clerk, shard: usize, gid: Gid) {
+async fn move_shard(ck: &mut TestClerk, shard: usize, gid: Gid) {
     let cf = ck.query(None).await;
     ck.move_shard(shard, gid).await;
     if cf.shards[shard] != gid {
@@ -114,7 +114,11 @@ fn gids_of(c: &Config) -> BTreeSet<Gid> {
 /// Runs `issued[i]` on `clerks[i]`, each clerk in its own task, its operations one after the
 /// other, all clerks at once; then queries every configuration they made, by number, and
 /// checks them all ([`check_history`]). Returns the latest configuration.
-async fn concurrently(ck: &mut Clerk, clerks: Vec<Clerk>, issued: Vec<Vec<Change>>) -> Config {
+async fn concurrently(
+    ck: &mut TestClerk,
+    clerks: Vec<TestClerk>,
+    issued: Vec<Vec<Change>>,
+) -> Config {
     let start = ck.query(None).await;
     let tasks: Vec<_> = clerks
         .into_iter()
@@ -141,8 +145,8 @@ async fn concurrently(ck: &mut Clerk, clerks: Vec<Clerk>, issued: Vec<Vec<Change
 
 /// MIT's Concurrent leave/join step: 10 clerks at once, each Join(gid + 1000), Join(gid),
 /// Leave(gid + 1000), with gids 100, 110, ..., 190; every configuration made is checked.
-async fn concurrent_leave_join(cfg: &Tester, ck: &mut Clerk) -> Vec<Gid> {
-    let clerks: Vec<Clerk> = (0..NPARA).map(|_| cfg.make_client(&cfg.all())).collect();
+async fn concurrent_leave_join(cfg: &Tester, ck: &mut TestClerk) -> Vec<Gid> {
+    let clerks: Vec<TestClerk> = (0..NPARA).map(|_| cfg.make_client(&cfg.all())).collect();
     let gids: Vec<Gid> = (0..NPARA as Gid).map(|i| i * 10 + 100).collect();
     let issued: Vec<Vec<Change>> = gids
         .iter()
@@ -338,7 +342,7 @@ fn multi_4a() {
         passed();
 
         title("Test: Concurrent multi leave/join");
-        let clerks: Vec<Clerk> = (0..NPARA).map(|_| cfg.make_client(&cfg.all())).collect();
+        let clerks: Vec<TestClerk> = (0..NPARA).map(|_| cfg.make_client(&cfg.all())).collect();
         let gids: Vec<Gid> = (0..NPARA as Gid).map(|i| i + 1000).collect();
         let issued: Vec<Vec<Change>> = gids
             .iter()

@@ -1,17 +1,73 @@
 //! The shard master tester, after MIT's `shardctrler/config.go`: `n` servers, each with its
 //! Raft, on a simulated network (reliable in both of MIT's tests), clerks with their own ends,
 //! and servers that shut down and restart from a copy of their persister.
+//!
+//! Every call into a server runs as code of the server's node (`Running::on_server`), and
+//! every clerk operation as a task of the clerk's own node (`TestClerk`): what lab code
+//! spawns, and what it panics, is its own.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use labrpc::sim::{self, Node};
 use labrpc::{Network, Server};
 use labtest::EndMaker;
 use parking_lot::Mutex;
 use raft::Persister;
-use shardmaster::{Clerk, ShardMaster};
+use shardmaster::{Clerk, Config, Gid, ShardMaster};
+
+/// A running server: the `ShardMaster` and the node it runs on, together.
+struct Running {
+    sm: ShardMaster,
+    node: Node,
+}
+
+impl Running {
+    /// Runs `f` on the server as code of its node (`Node::enter`), as if the server's own code
+    /// made the call: what it spawns is the server's (a crash stops it), and what it panics is
+    /// the server's. Every tester call into a running `ShardMaster` goes through here.
+    #[track_caller]
+    fn on_server<R>(&self, f: impl FnOnce(&ShardMaster) -> R) -> R {
+        self.node.enter(|| f(&self.sm))
+    }
+}
+
+/// A clerk made by the tester ([`Tester::make_client`]), with the methods of
+/// `shardmaster::Clerk`.
+///
+/// The clerk is client code, as in MIT's tester, but it runs on a node of its own, which never
+/// crashes: each operation runs as code of that node (`Node::enter_async`), so that a panic in
+/// the clerk names the clerk, and what the clerk spawns is its own.
+pub struct TestClerk {
+    ck: Clerk,
+    node: Node,
+}
+
+impl TestClerk {
+    /// `Clerk::query`.
+    pub async fn query(&mut self, num: Option<u64>) -> Config {
+        self.node.enter_async(self.ck.query(num)).await
+    }
+
+    /// `Clerk::join`.
+    pub async fn join(&mut self, servers: BTreeMap<Gid, Vec<String>>) {
+        self.node.enter_async(self.ck.join(servers)).await
+    }
+
+    /// `Clerk::leave`.
+    pub async fn leave(&mut self, gids: Vec<Gid>) {
+        self.node.enter_async(self.ck.leave(gids)).await
+    }
+
+    /// `Clerk::move_shard`.
+    pub async fn move_shard(&mut self, shard: usize, gid: Gid) {
+        self.node.enter_async(self.ck.move_shard(shard, gid)).await
+    }
+}
 
 struct Slot {
-    sm: Option<ShardMaster>,
-    node: Option<Node>,
+    /// The running incarnation, if any.
+    running: Option<Running>,
     saved: Persister,
     /// This incarnation's ends to the other servers, by server index.
     ends: Vec<String>,
@@ -23,6 +79,8 @@ pub struct Tester {
     net: Network,
     slots: Mutex<Vec<Slot>>,
     ends: EndMaker,
+    /// Clerks made so far (they are named clerk0, clerk1, ...).
+    clerks: AtomicUsize,
 }
 
 impl Tester {
@@ -30,8 +88,7 @@ impl Tester {
     pub fn new(n: usize, unreliable: bool) -> Tester {
         let slots = (0..n)
             .map(|_| Slot {
-                sm: None,
-                node: None,
+                running: None,
                 saved: Persister::new(),
                 ends: Vec::new(),
             })
@@ -42,6 +99,7 @@ impl Tester {
             ends: EndMaker::new(net.clone()),
             net,
             slots: Mutex::new(slots),
+            clerks: AtomicUsize::new(0),
         };
         for i in 0..n {
             t.start_server(i);
@@ -82,18 +140,28 @@ impl Tester {
     /// MIT's `Leader()`: the first running server that believes it leads.
     pub fn leader(&self) -> Option<usize> {
         let slots = self.slots.lock();
-        (0..self.n).find(|&i| slots[i].sm.as_ref().is_some_and(|sm| sm.get_state().1))
+        (0..self.n).find(|&i| {
+            slots[i]
+                .running
+                .as_ref()
+                .is_some_and(|s| s.on_server(|sm| sm.get_state().1))
+        })
     }
 
     /// MIT's `makeClient(to)`: a clerk with fresh ends to every server, in a random order,
     /// enabled only to the servers in `to`.
-    pub fn make_client(&self, to: &[usize]) -> Clerk {
+    pub fn make_client(&self, to: &[usize]) -> TestClerk {
         let (names, mut ends) = self.ends.to_servers("clerk", self.n);
         for &j in to {
             self.net.enable(&names[j], true);
         }
         sim::shuffle(&mut ends);
-        Clerk::new(ends)
+        let k = self.clerks.fetch_add(1, Ordering::Relaxed);
+        let node = Node::new(format!("clerk{k}"));
+        TestClerk {
+            ck: node.enter(|| Clerk::new(ends)),
+            node,
+        }
     }
 
     /// MIT's `ShutdownServer(i)`: isolate, delete (so that no reply leaves a server whose state
@@ -103,13 +171,11 @@ impl Tester {
         self.net.delete_server(&i.to_string());
         let mut slots = self.slots.lock();
         slots[i].saved = slots[i].saved.copy();
-        let (sm, node) = (slots[i].sm.take(), slots[i].node.take());
+        let running = slots[i].running.take();
         drop(slots);
-        if let Some(sm) = sm {
-            sm.kill();
-        }
-        if let Some(node) = node {
-            node.crash();
+        if let Some(s) = running {
+            s.on_server(|sm| sm.kill());
+            s.node.crash();
         }
     }
 
@@ -125,7 +191,8 @@ impl Tester {
         };
         let node = Node::new(format!("shardmaster{i}"));
         let sm = node.enter(|| ShardMaster::new(ends, i, persister));
-        let server = node.enter(|| {
+        let running = Running { sm, node };
+        let server = running.on_server(|sm| {
             let mut server = Server::new();
             for service in sm.services() {
                 server.add_service(service);
@@ -133,8 +200,6 @@ impl Tester {
             server
         });
         self.net.add_server(&i.to_string(), server);
-        let mut slots = self.slots.lock();
-        slots[i].sm = Some(sm);
-        slots[i].node = Some(node);
+        self.slots.lock()[i].running = Some(running);
     }
 }
