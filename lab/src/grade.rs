@@ -5,37 +5,12 @@
 //! and fails on others is shown as flaky, with the seeds that failed, and earns nothing (a
 //! grader must not reward a solution that is wrong one time in five).
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use serde::Serialize;
 
 use crate::pool::{run_jobs, Job, PoolOptions};
 use crate::run::replay_command;
 use crate::suite::{Build, GraderTest};
-
-/// Points per test: 1 unless the weights file says otherwise.
-#[derive(Default)]
-pub struct Weights(BTreeMap<String, u32>);
-
-impl Weights {
-    /// Reads a JSON object of test name (short, e.g. `figure8_2c`) to points.
-    pub fn load(path: &Path) -> Result<Weights, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read weights file {}: {e}", path.display()))?;
-        let map: BTreeMap<String, u32> = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "{}: {e} (expected a JSON object of test name to points, e.g. {{\"figure8_2c\": 3}})",
-                path.display()
-            )
-        })?;
-        Ok(Weights(map))
-    }
-
-    fn points(&self, test: &GraderTest) -> u32 {
-        self.0.get(test.short_name()).copied().unwrap_or(1)
-    }
-}
+use crate::weights::Weights;
 
 /// One test's grade.
 #[derive(Serialize)]
@@ -84,7 +59,7 @@ pub fn grade(
         })
         .collect();
     let mut by_test: Vec<Vec<crate::run::RunResult>> = vec![Vec::new(); tests.len()];
-    for (job, result) in run_jobs(tests, jobs, opts) {
+    for (job, result) in run_jobs(build, tests, jobs, opts) {
         by_test[job.test].push(result);
     }
     let mut grades = Vec::new();

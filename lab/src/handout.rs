@@ -1,8 +1,9 @@
 //! `cargo lab handout <dir>`: the student repository.
 //!
-//! The workspace as committed, without the reference solutions (`*/src/reference/`, `rsm/`),
-//! the mutants, the instructors' benchmarks and CI, and with the reference-only lines taken out
-//! of the files that keep them. Those lines are marked in the sources:
+//! The workspace as of its last commit (HEAD), without the reference solutions
+//! (`*/src/reference/`, `rsm/`), the mutants, the instructors' benchmarks and CI, and with the
+//! reference-only lines taken out of the files that keep them. Those lines are marked in the
+//! sources:
 //!
 //! ```text
 //! // handout: begin reference-only      (or `# handout: ...` in TOML)
@@ -13,10 +14,15 @@
 //!
 //! The result is checked before anything is written: a file that still mentions the
 //! `reference` feature, or a marker left open, is an error naming the file.
+//!
+//! Only committed content is handed out, never the working tree: an instructor's uncommitted
+//! solution in `raft/src/raft.rs` must not reach the students. Uncommitted changes to files the
+//! handout includes are an error listing them, unless the caller allows them; the handout then
+//! still holds the committed version and the caller is told which changes were left out.
 
 use std::path::{Path, PathBuf};
 
-use crate::suite::tracked_files;
+use crate::git::{committed_files, uncommitted, Uncommitted};
 
 /// The README of the student repository.
 const STUDENT_README: &str = include_str!("handout_readme.md");
@@ -31,9 +37,17 @@ const EXCLUDED: &[&str] = &[
     "README.md",
 ];
 
-/// Writes the student repository for the workspace at `root` into `dir`; returns the number
-/// of files written.
-pub fn write(root: &Path, dir: &Path) -> Result<usize, String> {
+/// What [`write`] did.
+pub struct Written {
+    /// Files written.
+    pub files: usize,
+    /// Uncommitted changes to files the handout includes, left out (with `allow_dirty`).
+    pub left_out: Vec<Uncommitted>,
+}
+
+/// Writes the student repository for the last commit of the workspace at `root` into `dir`.
+/// Uncommitted changes to files the handout includes are an error unless `allow_dirty`.
+pub fn write(root: &Path, dir: &Path, allow_dirty: bool) -> Result<Written, String> {
     if dir.exists()
         && std::fs::read_dir(dir)
             .map_err(|e| format!("{}: {e}", dir.display()))?
@@ -42,15 +56,26 @@ pub fn write(root: &Path, dir: &Path) -> Result<usize, String> {
     {
         return Err(format!("{} exists and is not empty", dir.display()));
     }
+    // Changes to files that never reach the students (the reference solutions, GRADING.md)
+    // do not matter; refusing them would only teach instructors to pass --allow-dirty.
+    let left_out: Vec<Uncommitted> = uncommitted(root)?
+        .into_iter()
+        .filter(|u| !excluded(&u.path))
+        .collect();
+    if !left_out.is_empty() && !allow_dirty {
+        let list: Vec<String> = left_out.iter().map(|u| format!("  {u}")).collect();
+        return Err(format!(
+            "the handout is made from the last commit, and these files it includes have \
+             uncommitted changes:\n{}\ncommit them, or pass --allow-dirty to hand out the \
+             last commit without these changes",
+            list.join("\n")
+        ));
+    }
     let mut files = Vec::new();
-    for path in tracked_files(root)? {
-        if excluded(&path) {
-            continue;
-        }
-        let bytes =
-            std::fs::read(root.join(&path)).map_err(|e| format!("cannot read {path}: {e}"))?;
+    for file in committed_files(root, |path| !excluded(path))? {
+        let path = file.path;
         let bytes = if path.ends_with(".rs") || path.ends_with(".toml") {
-            let text = String::from_utf8(bytes).map_err(|_| format!("{path}: not UTF-8"))?;
+            let text = String::from_utf8(file.bytes).map_err(|_| format!("{path}: not UTF-8"))?;
             let text = strip(&text).map_err(|e| format!("{path}: {e}"))?;
             // Built at run time, so that this file does not trip its own check.
             let needles = [
@@ -64,22 +89,41 @@ pub fn write(root: &Path, dir: &Path) -> Result<usize, String> {
             }
             text.into_bytes()
         } else {
-            bytes
+            file.bytes
         };
-        files.push((PathBuf::from(path), bytes));
+        files.push((PathBuf::from(path), bytes, file.executable));
     }
     files.push((
         PathBuf::from("README.md"),
         STUDENT_README.as_bytes().to_vec(),
+        false,
     ));
-    for (path, bytes) in &files {
+    for (path, bytes, executable) in &files {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
         }
         std::fs::write(&target, bytes).map_err(|e| format!("{}: {e}", target.display()))?;
+        if *executable {
+            make_executable(&target)?;
+        }
     }
-    Ok(files.len())
+    Ok(Written {
+        files: files.len(),
+        left_out,
+    })
+}
+
+#[cfg(unix)]
+fn make_executable(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn make_executable(_: &Path) -> Result<(), String> {
+    Ok(())
 }
 
 fn excluded(path: &str) -> bool {
@@ -140,6 +184,7 @@ pub fn strip(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::git::tests::Repo;
 
     #[test]
     fn strips_blocks_and_puts_in_student_lines() {
@@ -148,6 +193,50 @@ mod tests {
         assert!(strip("// handout: begin reference-only\n").is_err());
         assert!(strip("// handout: end\n").is_err());
         assert!(strip("// handout: bogus\n").is_err());
+    }
+
+    /// A workspace whose committed skeleton is in the working tree replaced by a solution.
+    fn workspace(name: &str) -> Repo {
+        let repo = Repo::new(
+            name,
+            &[
+                ("Cargo.toml", "[workspace]\n"),
+                ("raft/src/raft.rs", "// skeleton\n"),
+                ("raft/src/reference/core.rs", "// solution\n"),
+                ("GRADING.md", "notes\n"),
+            ],
+        );
+        repo.write("raft/src/raft.rs", "// the instructor's solution\n");
+        repo
+    }
+
+    #[test]
+    fn uncommitted_changes_are_refused_by_name_and_never_handed_out() {
+        let repo = workspace("dirty");
+        let out = repo.0.join("handout");
+        let err = write(&repo.0, &out, false).err().unwrap();
+        assert!(err.contains("raft/src/raft.rs (changed"), "{err}");
+        assert!(err.contains("--allow-dirty"), "{err}");
+        assert!(!out.exists(), "wrote a handout it refused");
+
+        let written = write(&repo.0, &out, true).unwrap();
+        // Cargo.toml, the committed raft.rs and the student README.
+        assert_eq!(written.files, 3);
+        let left_out: Vec<&str> = written.left_out.iter().map(|u| u.path.as_str()).collect();
+        assert_eq!(left_out, ["raft/src/raft.rs"]);
+        let raft = std::fs::read_to_string(out.join("raft/src/raft.rs")).unwrap();
+        assert_eq!(raft, "// skeleton\n");
+        assert!(!out.join("raft/src/reference").exists());
+    }
+
+    #[test]
+    fn changes_to_files_left_out_of_the_handout_do_not_matter() {
+        let repo = workspace("clean");
+        repo.git(&["checkout", "--", "raft/src/raft.rs"]);
+        repo.write("raft/src/reference/core.rs", "// a better solution\n");
+        repo.write("GRADING.md", "more notes\n");
+        let written = write(&repo.0, &repo.0.join("target/handout"), false).unwrap();
+        assert!(written.left_out.is_empty());
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::run::{run_test, RunResult};
-use crate::suite::GraderTest;
+use crate::run::{failure_report, run_test, RunResult};
+use crate::suite::{Build, GraderTest};
 
 /// One job: a test and a seed.
 #[derive(Clone)]
@@ -25,8 +25,14 @@ pub struct PoolOptions {
 }
 
 /// Runs `jobs` (indices into `tests`) and returns `(job, result)` pairs in completion order.
-/// With `fail_fast`, stops handing out jobs after the first failure.
-pub fn run_jobs(tests: &[GraderTest], jobs: Vec<Job>, opts: &PoolOptions) -> Vec<(Job, RunResult)> {
+/// With `fail_fast`, stops handing out jobs after the first failure. Each failure is printed
+/// (to stderr) as it comes in, with its replay command, even without a progress bar.
+pub fn run_jobs(
+    build: &Build,
+    tests: &[GraderTest],
+    jobs: Vec<Job>,
+    opts: &PoolOptions,
+) -> Vec<(Job, RunResult)> {
     let bar = if opts.progress {
         let bar = ProgressBar::new(jobs.len() as u64);
         bar.set_style(
@@ -73,10 +79,9 @@ pub fn run_jobs(tests: &[GraderTest], jobs: Vec<Job>, opts: &PoolOptions) -> Vec
         if !result.passed() {
             failed += 1;
             bar.set_message(format!("{failed} failed"));
-            bar.println(format!(
-                "FAILED {} seed {}: {}",
-                tests[job.test].name, job.seed, result.message
-            ));
+            let report = failure_report(build, &tests[job.test], &result);
+            // Not `bar.println`: a hidden bar (--quiet, or stderr not a terminal) prints nothing.
+            bar.suspend(|| eprintln!("{report}"));
         }
         bar.inc(1);
         results.push((job, result));

@@ -14,8 +14,9 @@ const WALL_LIMIT: Duration = Duration::from_secs(600);
 #[derive(Clone, Debug)]
 pub struct RunResult {
     pub seed: u64,
-    /// `ok`, or how it failed: `panic`, `time-limit`, `deadlock`, `busy`, `nondeterministic`,
-    /// `crashed` (the process died without a verdict), `killed` (past the wall limit).
+    /// `ok`, or how it failed: `panic`, `time-limit`, `deadlock`, `busy`, `blocked`, `rule`,
+    /// `nondeterministic`, `crashed` (the process died without a verdict), `killed` (past the
+    /// wall limit).
     pub status: String,
     /// Virtual time at the end of the run (or at the failure).
     pub virtual_ms: Option<u64>,
@@ -86,8 +87,9 @@ pub fn run_test(test: &GraderTest, seed: u64, check_determinism: bool) -> RunRes
     let out = stdout.join().unwrap_or_default() + &stderr.join().unwrap_or_default();
     parse_output(&out, &mut result);
     if result.status == "crashed" && exited_ok && out.contains("test result: ok. 1 passed") {
-        // A plain test (a unit test of a checker, say) that does not run in the simulation:
-        // it prints no verdict line, and the seed does not matter to it.
+        // A grader test that does not run in a simulation prints no verdict line, and the seed
+        // does not matter to it. (None does today; the graders' unit tests, which do not, are
+        // not grader tests: see `suite::classify`.)
         result.status = "ok".into();
     }
     if killed {
@@ -142,6 +144,19 @@ fn parse_output(out: &str, result: &mut RunResult) {
     }
 }
 
+/// What a failed run prints the moment it fails, progress bar or not: a run interrupted later
+/// must not lose the failures it already found.
+pub fn failure_report(build: &Build, test: &GraderTest, result: &RunResult) -> String {
+    format!(
+        "FAILED {} seed {} ({}): {}\n  replay: {}",
+        test.name,
+        result.seed,
+        result.status,
+        result.message,
+        replay_command(build, test, result.seed)
+    )
+}
+
 /// The command that replays a failed run.
 pub fn replay_command(build: &Build, test: &GraderTest, seed: u64) -> String {
     format!(
@@ -173,6 +188,17 @@ mod tests {
             (r.status.as_str(), r.virtual_ms, r.rpcs),
             ("ok", Some(3100), Some(58))
         );
+        let build = Build {
+            reference: true,
+            release: false,
+            root: Default::default(),
+            target_dir: None,
+        };
+        let test = GraderTest {
+            lab: "raft".into(),
+            binary: Default::default(),
+            name: "part2a::x_2a".into(),
+        };
         let out = "seed 7, virtual time 1.000 s: deadlock: ...\n\
                    test part2a::x ... lab-result seed=7 status=deadlock virtual_ms=1000\n";
         parse_output(out, &mut r);
@@ -180,5 +206,11 @@ mod tests {
         assert!(r
             .message
             .starts_with("seed 7, virtual time 1.000 s: deadlock"));
+        assert_eq!(
+            failure_report(&build, &test, &r),
+            "FAILED part2a::x_2a seed 7 (deadlock): seed 7, virtual time 1.000 s: deadlock: ...\n  \
+             replay: LAB_SEED=7 cargo test -p raft --features reference --test grader \
+             part2a::x_2a -- --exact"
+        );
     }
 }

@@ -16,7 +16,13 @@ pub struct Summary {
 }
 
 /// Runs every test in `tests` on seeds `first..first + seeds`.
-pub fn stress(tests: &[GraderTest], first: u64, seeds: u64, opts: &PoolOptions) -> Summary {
+pub fn stress(
+    build: &Build,
+    tests: &[GraderTest],
+    first: u64,
+    seeds: u64,
+    opts: &PoolOptions,
+) -> Summary {
     let jobs: Vec<Job> = (0..seeds)
         .flat_map(|i| {
             (0..tests.len()).map(move |test| Job {
@@ -25,7 +31,7 @@ pub fn stress(tests: &[GraderTest], first: u64, seeds: u64, opts: &PoolOptions) 
             })
         })
         .collect();
-    let results = run_jobs(tests, jobs, opts);
+    let results = run_jobs(build, tests, jobs, opts);
     let mut summary = Summary {
         runs: results.len(),
         failures: Vec::new(),

@@ -76,6 +76,26 @@ pub fn labs_for(filter: &str) -> Vec<&'static str> {
     LABS.iter().map(|(lab, _)| *lab).collect()
 }
 
+/// Refuses a filter that looks like a part (`2e`) but is none: it would build every lab only
+/// to select nothing.
+pub fn check_filter(filter: &str) -> Result<(), String> {
+    let f = filter.to_ascii_lowercase();
+    let looks_like_part = matches!(f.as_bytes(), [digit, letter]
+        if digit.is_ascii_digit() && letter.is_ascii_alphabetic());
+    if looks_like_part && !all_parts().contains(&f.as_str()) {
+        return Err(format!(
+            "there is no part {filter}: the parts are {}",
+            all_parts().join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Every lab's parts, in order.
+pub fn all_parts() -> Vec<&'static str> {
+    LABS.iter().flat_map(|(_, parts)| parts.to_vec()).collect()
+}
+
 /// Whether `test` is selected by `filter`: all of a lab's tests for its name (or `all`),
 /// otherwise a substring of the test's full name, as `cargo test` filters.
 pub fn selects(filter: &str, test: &GraderTest) -> bool {
@@ -83,20 +103,64 @@ pub fn selects(filter: &str, test: &GraderTest) -> bool {
     f == "all" || f == test.lab || test.name.contains(&f)
 }
 
-/// Builds the grader binaries of `labs` and lists their tests.
+/// Builds the grader binaries of `labs` and lists their grader tests: the one place that says
+/// which tests stress, grade, trace and mutants run (see [`classify`]).
 pub fn grader_tests(build: &Build, labs: &[&str]) -> Result<Vec<GraderTest>, String> {
     let mut tests = Vec::new();
     for lab in labs {
         let binary = build_grader(build, lab)?;
         for name in list_tests(&binary)? {
-            tests.push(GraderTest {
-                lab: lab.to_string(),
-                binary: binary.clone(),
-                name,
-            });
+            match classify(lab, &name) {
+                Listed::GraderTest => tests.push(GraderTest {
+                    lab: lab.to_string(),
+                    binary: binary.clone(),
+                    name,
+                }),
+                Listed::UnitTest => {}
+                Listed::NoPart => eprintln!(
+                    "note: {name} in the {lab} grader is not counted: its name does not end in \
+                     one of the lab's parts ({})",
+                    parts_of(lab).join(", ")
+                ),
+            }
         }
     }
     Ok(tests)
+}
+
+/// What a test in a lab's grader binary is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Listed {
+    /// A grader test: named, as MIT's are, with one of the lab's parts as suffix
+    /// (`part2a::initial_election_2a`), outside any `tests` module.
+    GraderTest,
+    /// A unit test of the grader's own code (`checks::tests::balance_accepts_within_one`), in a
+    /// `tests` module: it tests the grader, not the lab, so it counts in no grade or stress run.
+    UnitTest,
+    /// Neither: a test whose name says no part, so no grade could place it.
+    NoPart,
+}
+
+/// Sorts a test of `lab`'s grader binary, by its full name.
+pub fn classify(lab: &str, name: &str) -> Listed {
+    let mut path: Vec<&str> = name.split("::").collect();
+    let short = path.pop().unwrap_or(name);
+    if path.contains(&"tests") {
+        return Listed::UnitTest;
+    }
+    let part = short.rsplit_once('_').map_or("", |(_, part)| part);
+    if parts_of(lab).contains(&part) {
+        Listed::GraderTest
+    } else {
+        Listed::NoPart
+    }
+}
+
+/// The parts of `lab` (`2a`, `2b`, ... for `raft`).
+pub fn parts_of(lab: &str) -> &'static [&'static str] {
+    LABS.iter()
+        .find(|(name, _)| *name == lab)
+        .map_or(&[], |(_, parts)| *parts)
 }
 
 /// `cargo test --no-run` for one lab's grader; returns the test executable.
@@ -140,32 +204,23 @@ fn list_tests(binary: &Path) -> Result<Vec<String>, String> {
         .args(["--list", "--format", "terse"])
         .output()
         .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_suffix(": test"))
-        .map(str::to_string)
-        .collect())
-}
-
-/// The files git tracks in the workspace.
-pub fn tracked_files(root: &Path) -> Result<Vec<String>, String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["ls-files", "-z"])
-        .output()
-        .map_err(|e| format!("cannot run git : {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "git ls-files failed: {}",
+            "{} --list failed: {}",
+            binary.display(),
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .split('\0')
-        .filter(|p| !p.is_empty())
+    Ok(parse_list(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The test names of a terse listing (`name: test` lines; benchmarks are not tests).
+fn parse_list(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
         .map(str::to_string)
-        .collect())
+        .collect()
 }
 
 /// The workspace root: the nearest directory above the current one with a `Cargo.toml` that
@@ -206,5 +261,80 @@ mod tests {
         assert!(selects("2c", &t) && selects("figure8", &t) && selects("raft", &t));
         assert!(!selects("2a", &t) && !selects("kvraft", &t));
         assert_eq!((t.short_name(), t.part()), ("figure8_2c", "2c"));
+        assert!(check_filter("2A").is_ok() && check_filter("figure8").is_ok());
+        let err = check_filter("2e").unwrap_err();
+        assert!(err.contains("no part 2e: the parts are 2a, 2b"), "{err}");
+    }
+
+    /// The grader tests among those the binary lists.
+    fn graded(lab: &str, listing: &str) -> Vec<String> {
+        parse_list(listing)
+            .into_iter()
+            .filter(|name| classify(lab, name) == Listed::GraderTest)
+            .collect()
+    }
+
+    /// `--list --format terse` of the shardmaster grader, as built at the time of writing: 15
+    /// unit tests of the checkers, which once gave the untouched skeleton 15 of 18 points.
+    const SHARDMASTER_LIST: &str = "\
+checks::tests::a_join_must_not_give_the_new_group_more_than_balance_needs: test
+checks::tests::balance_accepts_within_one: test
+checks::tests::balance_rejects_a_spread_of_two: test
+checks::tests::check_config_is_mits_check: test
+checks::tests::history_accepts_an_interleaving: test
+checks::tests::history_rejects_missing_reordered_and_bad_configurations: test
+checks::tests::kept_checks_the_groups_given: test
+checks::tests::min_moves_counts_what_must_move: test
+checks::tests::minimal_passes_a_long_run_and_round_robin_does_not: test
+checks::tests::moves_change_exactly_one_shard: test
+checks::tests::round_robin_is_rejected_on_a_join: test
+checks::tests::round_robin_is_rejected_on_a_leave: test
+checks::tests::same_config_compares_everything: test
+checks::tests::transitions_check_number_groups_and_gid_zero: test
+checks::tests::with_more_groups_than_shards_a_join_moves_nothing: test
+part4a::basic_4a: test
+part4a::multi_4a: test
+part4a::unreliable_4a: test
+";
+
+    /// Part of the Raft grader's listing, with its one unit test (once graded as part "NOT").
+    const RAFT_LIST: &str = "\
+extra::late_append_reply_2b: test
+extra::late_vote_2a: test
+extra::persist_vote_2c: test
+leaders::tests::same_peer_may_claim_a_term_again_another_may_not: test
+part2a::initial_election_2a: test
+part2d::snapshot_install_unreliable_2d: test
+some_bench_2a: bench
+";
+
+    #[test]
+    fn the_shardmaster_and_raft_lists_hold_no_unit_tests() {
+        assert_eq!(
+            graded("shardmaster", SHARDMASTER_LIST),
+            [
+                "part4a::basic_4a",
+                "part4a::multi_4a",
+                "part4a::unreliable_4a"
+            ]
+        );
+        assert_eq!(
+            graded("raft", RAFT_LIST),
+            [
+                "extra::late_append_reply_2b",
+                "extra::late_vote_2a",
+                "extra::persist_vote_2c",
+                "part2a::initial_election_2a",
+                "part2d::snapshot_install_unreliable_2d"
+            ]
+        );
+        // A unit test is one whatever its name; a part belongs to its own lab only.
+        assert_eq!(classify("raft", "leaders::tests::x_2a"), Listed::UnitTest);
+        assert_eq!(classify("raft", "extra::basic_3a"), Listed::NoPart);
+        assert_eq!(classify("raft", "extra::helper"), Listed::NoPart);
+        assert_eq!(
+            classify("shardkv", "challenge1_delete_4b"),
+            Listed::GraderTest
+        );
     }
 }

@@ -22,8 +22,8 @@ fn lab(args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
     (out, text)
 }
 
-/// Failures injected on seeds 3 and 6 (`LAB_INJECT_FAILURE=3`) are all reported, with replay
-/// commands that fail again the same way; the other runs pass.
+/// Failures injected on seeds 3 and 6 (`LAB_INJECT_FAILURE=3`) are all reported, as they happen
+/// and in the summary, with replay commands that fail again the same way; the other runs pass.
 #[test]
 fn stress_reports_every_failing_seed_with_a_replay_command_that_reproduces_it() {
     let args = [
@@ -41,11 +41,22 @@ fn stress_reports_every_failing_seed_with_a_replay_command_that_reproduces_it() 
         text.contains("7 runs of 1 tests: 5 passed, 2 failed"),
         "{text}"
     );
-    let replays: Vec<&str> = text
+    // The summary, on stdout.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let replays: Vec<&str> = stdout
         .lines()
         .filter_map(|l| l.trim().strip_prefix("replay: "))
         .collect();
     assert_eq!(replays.len(), 2, "{text}");
+    // Each failure was also printed on stderr as it happened, --quiet or not, so that a run
+    // interrupted before its summary keeps them.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for seed in [3, 6] {
+        let line = format!("FAILED part2a::initial_election_2a seed {seed} (panic): ");
+        assert!(stderr.contains(&line), "{stderr}");
+        let replay = format!("  replay: LAB_SEED={seed} cargo test -p raft --features reference");
+        assert!(stderr.contains(&replay), "{stderr}");
+    }
     assert!(replays[0].starts_with("LAB_SEED=3 cargo test -p raft --features reference"));
     assert!(replays[1].starts_with("LAB_SEED=6 "));
     // The replay command, as printed, run through a shell.

@@ -24,6 +24,9 @@ fn handout_has_no_reference_code_and_its_tests_fail_fast() {
         .current_dir(&root)
         .arg("handout")
         .arg(&dir)
+        // The last commit, whatever the working tree holds (the tool's unit tests check that
+        // uncommitted changes are refused without this flag, and never handed out).
+        .arg("--allow-dirty")
         .status()
         .unwrap();
     assert!(status.success(), "cargo lab handout failed");

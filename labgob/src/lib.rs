@@ -32,21 +32,36 @@
 //! * decoding truncated, garbage or wrong-typed bytes returns a [`DecodeError`] naming the target
 //!   type; bytes left over after the value count as wrong-typed input;
 //! * a length prefix larger than [`MAX_DECODE_BYTES`] is refused before anything is allocated;
+//! * all the sequences and maps of one value hold at most [`MAX_DECODE_ELEMENTS`] elements,
+//!   checked as each length is read, so that a corrupt length cannot keep a decode busy for ever
+//!   on elements that take no bytes (a `Vec<()>`);
 //! * serde features that need a self-describing format (`#[serde(untagged)]`, `flatten`,
 //!   `deserialize_any`) are reported as errors too.
 //!
 //! The encoding is stable for a given type: the same value always gives the same bytes, which the
 //! simulation's byte counters and determinism checks rely on.
 
+mod budget;
+
 use std::fmt;
 
 use bincode::config::{Configuration, Limit, LittleEndian, Varint};
+use bincode::de::read::Reader;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+use crate::budget::{Budget, Limited};
 
 /// The most memory a single [`decode`] may claim for the value it builds (256 MiB). A corrupt
 /// length prefix beyond this is an error instead of an allocation that takes the machine down.
 pub const MAX_DECODE_BYTES: usize = 256 << 20;
+
+/// The most elements all the sequences and maps of one decoded value may hold together (2^28;
+/// the fields of structs and tuples count too, as bincode reads them as sequences). Memory does
+/// not bound them: elements of a type that encodes to nothing (`()`, a unit struct) take none,
+/// yet each costs time to decode. Every other element takes at least one byte of input, so only
+/// an input of hundreds of MiB could reach this honestly.
+pub const MAX_DECODE_ELEMENTS: usize = 1 << 28;
 
 type Config = Configuration<LittleEndian, Varint, Limit<MAX_DECODE_BYTES>>;
 
@@ -145,13 +160,45 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
         len: bytes.len(),
         reason,
     };
-    let (value, used) = bincode::serde::decode_from_slice::<T, _>(bytes, CONFIG)
-        .map_err(|e| error(e.to_string()))?;
-    if used != bytes.len() {
+    let mut input = Input { rest: bytes };
+    let budget = Budget::new(MAX_DECODE_ELEMENTS);
+    let value = {
+        let mut decoder = bincode::serde::OwnedSerdeDecoder::from_reader(&mut input, CONFIG);
+        T::deserialize(Limited::new(decoder.as_deserializer(), &budget))
+    }
+    .map_err(|e| error(e.to_string()))?;
+    if !input.rest.is_empty() {
         return Err(error(format!(
             "{} trailing bytes after the value (wrong type?)",
-            bytes.len() - used
+            input.rest.len()
         )));
     }
     Ok(value)
+}
+
+/// The bytes [`decode`] has not read yet. bincode's own slice reader does not say how far it
+/// got once it is inside a decoder, and the trailing-bytes check needs to know.
+struct Input<'a> {
+    rest: &'a [u8],
+}
+
+impl Reader for Input<'_> {
+    fn read(&mut self, out: &mut [u8]) -> Result<(), bincode::error::DecodeError> {
+        let Some((head, tail)) = self.rest.split_at_checked(out.len()) else {
+            return Err(bincode::error::DecodeError::UnexpectedEnd {
+                additional: out.len() - self.rest.len(),
+            });
+        };
+        out.copy_from_slice(head);
+        self.rest = tail;
+        Ok(())
+    }
+
+    fn peek_read(&mut self, n: usize) -> Option<&[u8]> {
+        self.rest.get(..n)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.rest = self.rest.get(n..).unwrap_or_default();
+    }
 }

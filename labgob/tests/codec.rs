@@ -584,3 +584,32 @@ fn huge_length_prefix_errors_without_allocating() {
     assert!(err.to_string().contains("Vec<u64>"), "{err}");
     assert!(largest <= LIMIT, "allocated {largest} bytes");
 }
+
+/// Elements that encode to nothing take no input and no memory, so only the element limit stops
+/// a corrupt length: 2^60 `()`s (or map entries, or a second huge nested length) must be an error
+/// at once, not a loop of 2^60 steps. Up to the limit, such values still round-trip.
+#[test]
+fn zero_sized_elements_under_a_huge_length_are_an_error_at_once() {
+    fn decode_in_time<T: DeserializeOwned + Send + 'static>(bytes: Vec<u8>) -> String {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            tx.send(labgob::decode::<T>(&bytes).err().map(|e| e.to_string()))
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(err) => err.unwrap_or_else(|| panic!("{} decoded", type_name::<T>())),
+            Err(_) => panic!("decoding {} still running after 10 s", type_name::<T>()),
+        }
+    }
+    let huge = labgob::encode(&(1u64 << 60)).unwrap(); // the same varint as a length prefix
+    let err = decode_in_time::<Vec<()>>(huge.clone());
+    assert!(err.contains("Vec<()>") && err.contains("limit"), "{err}");
+    decode_in_time::<BTreeMap<(), ()>>(huge.clone());
+    decode_in_time::<Vec<[u8; 0]>>(huge);
+    // Each length alone is within the limit; together they are not.
+    let half = labgob::MAX_DECODE_ELEMENTS as u64 / 2;
+    let mut nested = labgob::encode(&half).unwrap();
+    nested.extend(labgob::encode(&(half + 1)).unwrap());
+    decode_in_time::<Vec<Vec<()>>>(nested);
+    round_trip(&vec![(); 100_000]);
+    round_trip(&vec![vec![(); 3]; 5]);
+}
