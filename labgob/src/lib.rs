@@ -73,12 +73,26 @@ const CONFIG: Config = bincode::config::standard().with_limit::<MAX_DECODE_BYTES
 pub struct EncodeError {
     type_name: &'static str,
     reason: String,
+    oversized: Option<usize>,
 }
 
 impl EncodeError {
     /// The Rust type that was being encoded.
     pub fn type_name(&self) -> &'static str {
         self.type_name
+    }
+
+    /// From [`encode_at_most`]: the size the value would have taken, past the limit.
+    pub fn oversized(&self) -> Option<usize> {
+        self.oversized
+    }
+
+    fn new<T: ?Sized>(reason: String) -> Self {
+        EncodeError {
+            type_name: std::any::type_name::<T>(),
+            reason,
+            oversized: None,
+        }
     }
 }
 
@@ -128,15 +142,35 @@ impl std::error::Error for DecodeError {}
 
 /// Encodes `value`.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
+    encode_at_most(value, usize::MAX)
+}
+
+/// Encodes `value` if it takes at most `max` bytes. A larger value is an error that says its
+/// size ([`EncodeError::oversized`]), found without allocating or writing anything: a message
+/// of hundreds of megabytes is refused in the time it takes to measure it.
+///
+/// ```
+/// let log = vec![7u64; 1000];
+/// assert_eq!(labgob::encode_at_most(&log, 1002).unwrap(), labgob::encode(&log).unwrap());
+/// let err = labgob::encode_at_most(&log, 1001).unwrap_err();
+/// assert_eq!(err.oversized(), Some(1002)); // a 2-byte length, then one byte per small u64
+/// ```
+pub fn encode_at_most<T: Serialize + ?Sized>(
+    value: &T,
+    max: usize,
+) -> Result<Vec<u8>, EncodeError> {
     // Measuring first and writing into a buffer of the right size is cheaper than growing one:
     // a log entry batch would otherwise be copied several times on its way out.
     let len = encoded_len(value)?;
+    if len > max {
+        return Err(EncodeError {
+            oversized: Some(len),
+            ..EncodeError::new::<T>(format!("{len} bytes, more than the limit of {max}"))
+        });
+    }
     let mut buffer = vec![0u8; len];
-    let written =
-        bincode::serde::encode_into_slice(value, &mut buffer, CONFIG).map_err(|e| EncodeError {
-            type_name: std::any::type_name::<T>(),
-            reason: e.to_string(),
-        })?;
+    let written = bincode::serde::encode_into_slice(value, &mut buffer, CONFIG)
+        .map_err(|e| EncodeError::new::<T>(e.to_string()))?;
     buffer.truncate(written);
     Ok(buffer)
 }
@@ -144,10 +178,8 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> 
 /// The number of bytes [`encode`] would produce for `value`, computed without allocating.
 pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, EncodeError> {
     let mut counter = bincode::enc::write::SizeWriter::default();
-    bincode::serde::encode_into_writer(value, &mut counter, CONFIG).map_err(|e| EncodeError {
-        type_name: std::any::type_name::<T>(),
-        reason: e.to_string(),
-    })?;
+    bincode::serde::encode_into_writer(value, &mut counter, CONFIG)
+        .map_err(|e| EncodeError::new::<T>(e.to_string()))?;
     Ok(counter.bytes_written)
 }
 

@@ -58,20 +58,24 @@ pub(crate) fn encode_message<T: Serialize>(
     what: &'static str,
     value: &T,
 ) -> Result<Vec<u8>, RpcError> {
-    let bytes = labgob::encode(value).map_err(|e| RpcError::Encode(e.to_string()))?;
-    if bytes.len() > crate::MAX_MESSAGE_BYTES {
-        let error = RpcError::TooLarge {
-            method,
-            what,
-            bytes: bytes.len(),
-        };
-        sim::fail_rule(
-            "messages stay under labrpc::MAX_MESSAGE_BYTES",
-            format!("{error}. Send what the peer needs (entries from its next index, a snapshot), not everything"),
-        );
-        return Err(error);
-    }
-    Ok(bytes)
+    labgob::encode_at_most(value, crate::MAX_MESSAGE_BYTES).map_err(|e| match e.oversized() {
+        Some(bytes) => {
+            let error = RpcError::TooLarge {
+                method,
+                what,
+                bytes,
+            };
+            sim::fail_rule(
+                "messages stay under labrpc::MAX_MESSAGE_BYTES",
+                format!(
+                    "{error}. Send what the peer needs (entries from its next index, a \
+                     snapshot), not everything"
+                ),
+            );
+            error
+        }
+        None => RpcError::Encode(e.to_string()),
+    })
 }
 
 /// A named set of handlers, like the methods of one Go object registered with MIT's labrpc.
