@@ -151,9 +151,9 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> 
 ///
 /// ```
 /// let log = vec![7u64; 1000];
-/// assert_eq!(labgob::encode_at_most(&log, 1002).unwrap(), labgob::encode(&log).unwrap());
-/// let err = labgob::encode_at_most(&log, 1001).unwrap_err();
-/// assert_eq!(err.oversized(), Some(1002)); // a 2-byte length, then one byte per small u64
+/// assert_eq!(labgob::encode_at_most(&log, 1003).unwrap(), labgob::encode(&log).unwrap());
+/// let err = labgob::encode_at_most(&log, 1002).unwrap_err();
+/// assert_eq!(err.oversized(), Some(1003)); // a 3-byte length, then one byte per small u64
 /// ```
 pub fn encode_at_most<T: Serialize + ?Sized>(
     value: &T,
