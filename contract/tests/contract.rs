@@ -508,7 +508,8 @@ fn the_wall_clock_is_caught_by_the_determinism_check() {
         let node = Node::new("candidate");
         node.spawn(async move {
             let deadline = std::time::Instant::now() + ms(2); // allowed: the mistake under test
-            while std::time::Instant::now() < deadline { // allowed: the mistake under test
+            while std::time::Instant::now() < deadline {
+                // allowed: the mistake under test
                 tokio::time::sleep(ms(1)).await;
             }
             let _ = p.end.call(&Ping(1)).await;
@@ -534,4 +535,61 @@ fn hashmap_order_is_caught_by_the_determinism_check() {
         }
     });
     assert_mentions(&report, &["nondeterminism", "HashMap"]);
+}
+
+/// `tokio::select!` without `biased;` picks among ready branches at random, from the runtime's
+/// RNG, which the simulation seeds from the run's seed: two runs pick alike.
+#[test]
+#[cfg_attr(
+    not(tokio_unstable),
+    ignore = "needs --cfg tokio_unstable (.cargo/config.toml) to seed tokio's RNG"
+)]
+fn select_without_biased_replays() {
+    sim::Test::new()
+        .package("contract")
+        .check_determinism(true)
+        .run(|| async {
+            let node = Node::new("peer19");
+            node.spawn(async {
+                for _ in 0..50 {
+                    let picked = tokio::select! {
+                        a = std::future::ready(1) => a,
+                        b = std::future::ready(2) => b,
+                        c = std::future::ready(3) => c,
+                    };
+                    // The pick reaches the digest through the range of a draw.
+                    sim::random_range(0..picked * 1000);
+                    tokio::time::sleep(ms(picked)).await;
+                }
+            })
+            .await
+            .unwrap();
+        });
+}
+
+/// A failure the traced replay does not reproduce says so, instead of a confident diagnosis,
+/// and its replay line checks determinism, since a plain replay would pass.
+#[test]
+fn a_failure_that_does_not_reproduce_says_so() {
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let result = std::panic::catch_unwind(|| {
+        sim::Test::new().package("contract").run(|| async {
+            tokio::time::sleep(ms(10)).await;
+            // A process-global counter: the first run fails, the replay passes.
+            assert!(
+                RUNS.fetch_add(1, Ordering::SeqCst) > 0,
+                "only the first time"
+            );
+        })
+    });
+    let report = *result.unwrap_err().downcast::<String>().unwrap();
+    assert_mentions(
+        &report,
+        &[
+            "only the first time",
+            "did not reproduce on replay (the same seed passed)",
+            "nondeterministic",
+            "LAB_CHECK_DETERMINISM=1 cargo test -p contract",
+        ],
+    );
 }
