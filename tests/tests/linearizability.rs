@@ -1,14 +1,13 @@
 //! Tests of the linearizability checker: known-answer histories, generated histories
-//! cross-checked against a brute-force checker, unknown outcomes, the timeout and the HTML
+//! cross-checked against a brute-force checker, unknown outcomes, the work budget and the HTML
 //! report.
 
 use labtest::linearizability::kv::{KvInput, KvModel, KvOperation};
 use labtest::linearizability::{
-    assert_linearizable, check_operations, kv_testdata_dir, parse_edn, write_html_report,
-    CheckResult, Operation, PartitionVerdict,
+    assert_linearizable, check_operations, check_operations_counted, kv_testdata_dir, parse_edn,
+    write_html_report, CheckResult, Operation, PartitionVerdict, CHECK_BUDGET,
 };
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------------------------
 // Known answers
@@ -38,7 +37,8 @@ fn known_answer_histories() {
     ] {
         let history = load(name);
         assert_eq!(history.len(), ops, "{name}: operation count");
-        let result = check_operations(&KvModel, history, Some(Duration::from_secs(30)));
+        // The testers' budget decides every one of them.
+        let result = check_operations(&KvModel, history, Some(CHECK_BUDGET));
         match (&result, linearizable) {
             (CheckResult::Ok, true) | (CheckResult::Illegal(_), false) => {}
             _ => panic!("{name}: wrong verdict {result:?}"),
@@ -231,10 +231,10 @@ fn brute_force(history: &[KvOperation]) -> bool {
 }
 
 fn verdict(history: Vec<KvOperation>) -> bool {
-    match check_operations(&KvModel, history, Some(Duration::from_secs(10))) {
+    match check_operations(&KvModel, history, Some(CHECK_BUDGET)) {
         CheckResult::Ok => true,
         CheckResult::Illegal(_) => false,
-        CheckResult::Unknown => panic!("small history timed out"),
+        CheckResult::Unknown => panic!("small history used up the work budget"),
     }
 }
 
@@ -318,7 +318,7 @@ fn large_generated_histories() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Unknown outcomes and the timeout
+// Unknown outcomes and the work budget
 
 fn get(client: usize, key: &str, value: &str, call: u64, ret: u64) -> KvOperation {
     Operation::new(client, KvInput::Get(key.into()), value.into(), call, ret)
@@ -350,25 +350,94 @@ fn unknown_outcomes() {
     ]));
 }
 
-#[test]
-fn timeout_gives_unknown_quickly() {
-    // Forty concurrent appends of distinct values and a concurrent get of a value they cannot
-    // produce: every order of every subset of the appends is a distinct state.
+/// Forty concurrent appends of distinct values and a concurrent get of a value they cannot
+/// produce, on one key: every order of every subset of the appends is a distinct state, so the
+/// search explodes.
+fn exploding(key: &str) -> Vec<KvOperation> {
     let mut ops: Vec<KvOperation> = (0..40)
         .map(|i| {
             Operation::new(
                 i,
-                KvInput::Append("k".into(), format!("<{i}>")),
+                KvInput::Append(key.into(), format!("<{i}>")),
                 String::new(),
                 0,
                 1000,
             )
         })
         .collect();
-    ops.push(get(40, "k", "impossible", 0, 1000));
-    let start = Instant::now();
-    let result = check_operations(&KvModel, ops, Some(Duration::from_millis(100)));
-    let took = start.elapsed();
-    assert!(result.is_unknown(), "{result:?}");
-    assert!(took < Duration::from_millis(1000), "took {took:?}");
+    ops.push(get(40, key, "impossible", 0, 1000));
+    ops
+}
+
+/// The verdict as a comparable value, with the steps taken.
+fn counted(history: Vec<KvOperation>, max_steps: Option<u64>) -> (&'static str, u64) {
+    let (result, steps) = check_operations_counted(&KvModel, history, max_steps);
+    let verdict = match result {
+        CheckResult::Ok => "Ok",
+        CheckResult::Illegal(_) => "Illegal",
+        CheckResult::Unknown => "Unknown",
+    };
+    (verdict, steps)
+}
+
+#[test]
+fn tiny_budget_gives_unknown_deterministically() {
+    // Unknown after exactly the budget, every time, however long the steps took.
+    for budget in [0, 1, 1000, 4096, 4097, 50_000] {
+        for _ in 0..3 {
+            assert_eq!(
+                counted(exploding("k"), Some(budget)),
+                ("Unknown", budget),
+                "budget {budget}"
+            );
+        }
+    }
+    // A history with no operations needs no step.
+    assert_eq!(counted(Vec::new(), Some(0)), ("Ok", 0));
+    // The testers pass an Unknown verdict (with a note).
+    assert_linearizable(&KvModel, exploding("k"), Some(1000), "exploding");
+}
+
+#[test]
+fn same_history_same_budget_same_verdict() {
+    for name in ["c01-ok", "c01-bad", "c10-ok", "c10-bad", "c50-bad"] {
+        // The steps the search needs to decide the history, whatever the machine.
+        let (verdict, needed) = counted(load(name), None);
+        assert_ne!(verdict, "Unknown", "{name}");
+        assert!(needed > 0, "{name}");
+        assert_eq!(counted(load(name), None), (verdict, needed), "{name}");
+        // The verdict is a function of the budget alone: decided from `needed` steps on,
+        // Unknown below after exactly the budget.
+        for budget in [needed / 2, needed - 1, needed, needed + 1, 2 * needed] {
+            let expected = if budget >= needed {
+                (verdict, needed)
+            } else {
+                ("Unknown", budget)
+            };
+            assert_eq!(
+                counted(load(name), Some(budget)),
+                expected,
+                "{name}, budget {budget}"
+            );
+        }
+    }
+}
+
+#[test]
+fn illegal_partition_found_while_another_explodes() {
+    // Key "a" comes first in every round of the interleaved search, which would not decide it
+    // within the budget; key "b" holds a stale read, found within the first slices.
+    let mut ops = exploding("a");
+    ops.push(Operation::new(
+        41,
+        KvInput::Put("b".into(), "1".into()),
+        String::new(),
+        0,
+        1,
+    ));
+    ops.push(get(42, "b", "", 2, 3));
+    let (verdict, steps) = counted(ops.clone(), Some(CHECK_BUDGET));
+    assert_eq!(verdict, "Illegal");
+    assert!(steps < 3 * 4096, "{steps} steps");
+    assert_eq!(counted(ops, Some(CHECK_BUDGET)), (verdict, steps));
 }

@@ -9,12 +9,11 @@
 //! timeline. Partitions that are linearizable are folded away.
 
 use super::{
-    check_operations, CheckResult, Info, Model, Operation, PartitionInfo, PartitionVerdict,
+    check_operations_counted, CheckResult, Info, Model, Operation, PartitionInfo, PartitionVerdict,
 };
 use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::path::Path;
-use std::time::Duration;
 
 /// Width of one time rank, in pixels.
 const RANK_PX: usize = 26;
@@ -81,19 +80,37 @@ pub fn write_html_report(path: impl AsRef<Path>, title: &str, info: &Info) -> st
 
 /// Checks `history` against `model` and fails the test (panics) if it is not linearizable,
 /// after writing the HTML report under [`crate::report::lab_reports_dir`]; the message holds
-/// its path. A check that runs out of `timeout` passes with a note, as in MIT's testers: a
-/// timeout proves nothing either way.
+/// its path. A check that uses up its work budget of `max_steps` search steps (see
+/// [`super::check_operations`]) passes with a note, as a timeout does in MIT's testers: it
+/// proves nothing either way.
+///
+/// With `LAB_LIN_STEPS=1` in the environment, every check also prints its verdict and the number
+/// of steps it took (a line starting with `lab-lin-steps`), to measure what a budget must allow.
 #[track_caller]
 pub fn assert_linearizable<M: Model>(
     model: &M,
     history: Vec<Operation<M::Input, M::Output>>,
-    timeout: Option<Duration>,
+    max_steps: Option<u64>,
     title: &str,
 ) {
-    let info = match check_operations(model, history, timeout) {
+    let (result, steps) = check_operations_counted(model, history, max_steps);
+    if std::env::var("LAB_LIN_STEPS").is_ok_and(|v| v != "0") {
+        let verdict = match result {
+            CheckResult::Ok => "ok",
+            CheckResult::Illegal(_) => "illegal",
+            CheckResult::Unknown => "unknown",
+        };
+        let thread = std::thread::current();
+        let test = thread.name().unwrap_or("?");
+        println!("lab-lin-steps test={test} title={title:?} verdict={verdict} steps={steps}");
+    }
+    let info = match result {
         CheckResult::Ok => return,
         CheckResult::Unknown => {
-            println!("info: linearizability check timed out, assuming history is ok");
+            println!(
+                "info: linearizability check used up its work budget of {steps} search steps \
+                 without a verdict, assuming history is ok"
+            );
             return;
         }
         CheckResult::Illegal(info) => info,

@@ -15,6 +15,10 @@
 //! means every possibility was explored: not linearizable. An empty list means everything was
 //! placed: linearizable.
 //!
+//! One visit of the walk to an event, a call or a return, is one *step*: the unit in which the
+//! checker's work budget is counted. The search is a pure function of the partition and the
+//! model, so the number of steps it takes to reach a verdict is too.
+//!
 //! The cache maps a bitset of linearized operations to the states reached with exactly that set;
 //! it only grows, since a configuration that failed once fails again.
 
@@ -166,7 +170,8 @@ impl Hasher for FxHasher {
 type Fx = BuildHasherDefault<FxHasher>;
 
 /// The resumable search of one partition: [`Search::run`] advances it by a bounded number of
-/// steps, so that the caller can interleave partitions and watch the clock.
+/// steps, so that the caller can interleave partitions and count their steps against one
+/// budget.
 pub(super) struct Search<'a, M: Model> {
     model: &'a M,
     ops: &'a [Operation<M::Input, M::Output>],
@@ -191,6 +196,8 @@ impl<'a, M: Model> Search<'a, M> {
     pub(super) fn new(model: &'a M, ops: &'a [Operation<M::Input, M::Output>]) -> Self {
         let list = List::new(ops);
         let entry = list.nodes[HEAD].next;
+        // An empty partition is linearizable without a single step.
+        let verdict = (entry == NONE).then_some(PartitionVerdict::Ok);
         Search {
             model,
             ops,
@@ -201,7 +208,7 @@ impl<'a, M: Model> Search<'a, M> {
             longest: Vec::new(),
             state: model.init(),
             entry,
-            verdict: None,
+            verdict,
         }
     }
 
@@ -224,25 +231,20 @@ impl<'a, M: Model> Search<'a, M> {
         Outcome { verdict, longest }
     }
 
-    /// Runs at most `budget` steps; returns the verdict if the search has ended.
-    pub(super) fn run(&mut self, budget: u64) -> Option<PartitionVerdict> {
-        for _ in 0..budget {
-            if self.verdict.is_some() {
-                break;
-            }
-            if self.list.nodes[HEAD].next == NONE {
-                self.verdict = Some(PartitionVerdict::Ok);
-                break;
-            }
+    /// Runs the search for at most `max` steps, fewer if it ends first; returns the number of
+    /// steps taken. A search that has ended takes none.
+    pub(super) fn run(&mut self, max: u64) -> u64 {
+        let mut taken = 0;
+        while taken < max && self.verdict.is_none() {
             self.step();
+            taken += 1;
         }
-        if self.verdict.is_none() && self.list.nodes[HEAD].next == NONE {
-            self.verdict = Some(PartitionVerdict::Ok);
-        }
-        self.verdict
+        taken
     }
 
-    /// One step of the walk (see the module docs).
+    /// One step of the walk (see the module docs): a visit to the event at `entry`. At a call
+    /// event the step asks the model and the cache and either places the operation or moves
+    /// on; at a return event it backtracks. This is the unit of the work budget.
     fn step(&mut self) {
         let node = self.list.nodes[self.entry];
         if node.ret != NONE {
@@ -270,6 +272,10 @@ impl<'a, M: Model> Search<'a, M> {
                         self.longest = self.placed.iter().map(|&(e, _)| nodes[e].op).collect();
                     }
                     self.entry = self.list.nodes[HEAD].next;
+                    if self.entry == NONE {
+                        // Everything is placed.
+                        self.verdict = Some(PartitionVerdict::Ok);
+                    }
                     return;
                 }
                 self.linearized.clear(node.op);
