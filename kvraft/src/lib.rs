@@ -36,8 +36,9 @@
 //!
 //! As in Lab 2, everything runs in a deterministic simulation on virtual time: spawn with
 //! `labrpc::sim::spawn`, draw random numbers from `labrpc::sim::random_*`, sleep with
-//! `tokio::time`, write `biased;` in every `tokio::select!`, and never let the order of a
-//! `HashMap`'s iteration reach behaviour.
+//! `tokio::time`, and never let the order of a `HashMap`'s iteration reach behaviour. The
+//! rules and how each is enforced are in `labrpc::sim`'s documentation: breaking one fails the
+//! test with a message that names it.
 //!
 // handout: begin reference-only
 //! Instructors: the feature `reference` builds the reference solution (`src/reference/`) in

@@ -14,7 +14,8 @@
 //! virtual time, so the whole lab's tests take seconds, and a failure prints a seed and a
 //! command that replays exactly the same run. See `labrpc::sim` for the rules your code follows
 //! to keep that property (spawn with `labrpc::sim::spawn`, random numbers from
-//! `labrpc::sim::random_*`, time from `tokio::time`).
+//! `labrpc::sim::random_*`, time from `tokio::time`, never block the thread) and how each is
+//! enforced: breaking one fails the test with a message that names the rule and your peer.
 //!
 //! # The interface the tester (and later your key/value service) uses
 //!
