@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -73,8 +74,10 @@ pub(crate) fn pack_running(node: NodeId, site: SiteId) -> u64 {
 /// A place in lab or tester code that the watchdog can name (see `SimState::site`).
 pub(crate) type SiteId = u32;
 
-/// The kinds of code site the watchdog names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The kinds of code site the watchdog names. Sites are compared and hashed by address (a
+/// `Location` from `#[track_caller]` is a static of the binary), which is all interning them
+/// needs and far cheaper than hashing file names on every spawn and `Node::enter`.
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum Site {
     /// The test's own body.
     Body,
@@ -84,6 +87,56 @@ pub(crate) enum Site {
     Enter(&'static std::panic::Location<'static>),
     /// The handler of this RPC.
     Handler(&'static str),
+}
+
+impl Site {
+    fn key(&self) -> (u8, usize) {
+        match self {
+            Site::Body => (0, 0),
+            Site::Spawn(at) => (1, std::ptr::from_ref(*at) as usize),
+            Site::Enter(at) => (2, std::ptr::from_ref(*at) as usize),
+            Site::Handler(method) => (3, method.as_ptr() as usize),
+        }
+    }
+}
+
+impl PartialEq for Site {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Site {}
+
+impl std::hash::Hash for Site {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let (kind, address) = self.key();
+        state.write_usize(address ^ usize::from(kind));
+    }
+}
+
+/// A hasher for [`Site`] keys, which are addresses already: one multiplication spreads them.
+#[derive(Default)]
+pub(crate) struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 impl std::fmt::Display for Site {
@@ -107,9 +160,6 @@ pub(crate) struct Shared {
     pub(crate) virtual_ms: AtomicU64,
     /// Whether the runtime is parked (no task ready to run).
     pub(crate) parked: AtomicBool,
-    /// Virtual milliseconds at the last park: when a jump of the clock ends in the deadlock
-    /// sentinel, the time everything went idle.
-    pub(crate) parked_at_ms: AtomicU64,
     /// The node and site being polled ([`pack_running`]), for the watchdog's diagnoses.
     pub(crate) running: AtomicU64,
     /// The names of the sites, by [`SiteId`] (the watchdog reads them only to report).
@@ -148,7 +198,6 @@ impl Shared {
             failure: Mutex::new(None),
             virtual_ms: AtomicU64::new(0),
             parked: AtomicBool::new(false),
-            parked_at_ms: AtomicU64::new(0),
             running: AtomicU64::new(pack_running(TESTER, 0)),
             sites: Mutex::new(vec![Site::Body.to_string()]),
             nesting: AtomicU32::new(0),
@@ -186,21 +235,18 @@ impl Shared {
         Some(tokio::time::Instant::now().saturating_duration_since(*start))
     }
 
-    /// Called by tokio before the runtime parks (no task ready): notes the time, and checks that
-    /// every task the runtime has was spawned through the simulation.
+    /// Called by tokio before the runtime parks (no task ready): checks that every task the
+    /// runtime has was spawned through the simulation. Reads no clock: virtual time moves only
+    /// while the runtime is parked, so it still is what `on_unpark` last published.
     pub(crate) fn on_park(&self) {
         self.parked.store(true, Ordering::Relaxed);
-        let Some(now) = self.virtual_now() else {
-            return;
-        };
-        self.parked_at_ms
-            .store(now.as_millis() as u64, Ordering::Relaxed);
+        let now = Duration::from_millis(self.virtual_ms.load(Ordering::Relaxed));
         let alive = self.metrics.get().map_or(0, |m| m.num_alive_tasks());
         if alive > self.tracked_tasks.load(Ordering::Relaxed) {
             self.fail(now, FailureKind::foreign_task());
         }
         if now > self.time_limit {
-            self.past_limit(now);
+            self.past_limit(now, now);
         }
     }
 
@@ -211,10 +257,12 @@ impl Shared {
         let Some(now) = self.virtual_now() else {
             return;
         };
+        // The only writer is this thread: a load and a store, no atomic read-modify-write.
+        let parked_at = Duration::from_millis(self.virtual_ms.load(Ordering::Relaxed));
         self.virtual_ms
             .store(now.as_millis() as u64, Ordering::Relaxed);
         if now > self.time_limit {
-            self.past_limit(now);
+            self.past_limit(now, parked_at);
         }
     }
 
@@ -223,9 +271,8 @@ impl Shared {
     /// yet, and tokio's timer wheel may wake the runtime several times on its way to a far timer
     /// without running anything: wait and see. If the far timer is the sentinel, the run is
     /// deadlocked; if a task runs, it is late.
-    fn past_limit(&self, now: Duration) {
+    fn past_limit(&self, now: Duration, parked_at: Duration) {
         let polls = self.polls.load(Ordering::Relaxed);
-        let parked_at = Duration::from_millis(self.parked_at_ms.load(Ordering::Relaxed));
         let mut crossing = self.crossing.lock();
         let (idle_since, polls_then) =
             *crossing.get_or_insert((parked_at.min(self.time_limit), polls));
@@ -296,8 +343,13 @@ pub(crate) struct SimState {
     /// runtime shuts down (outside the runtime, where tokio's clock would read the wall clock).
     pub(crate) frozen: std::cell::Cell<Option<Duration>>,
     /// Site ids by site, for what the watchdog names (`Shared::sites` holds their names).
-    site_ids: RefCell<HashMap<Site, SiteId>>,
+    site_ids: RefCell<HashMap<Site, SiteId, BuildHasherDefault<AddressHasher>>>,
+    /// Recently looked-up sites, by a hash of their address (see [`SimState::site`]).
+    site_cache: RefCell<[Option<((u8, usize), SiteId)>; SITE_CACHE]>,
 }
+
+/// Slots of the site cache.
+const SITE_CACHE: usize = 64;
 
 /// RNG stream numbers: 0 is the network, 1 the tester, node k (k >= 1) is stream k + 1.
 pub(crate) const NETWORK_STREAM: u32 = 0;
@@ -323,17 +375,30 @@ impl SimState {
             nodes: RefCell::new(vec![tester]),
             network_rng: RefCell::new(SimRng::derive(seed, u64::from(NETWORK_STREAM))),
             frozen: std::cell::Cell::new(None),
-            site_ids: RefCell::new(HashMap::from([(Site::Body, 0)])),
+            site_ids: RefCell::new([(Site::Body, 0)].into_iter().collect()),
+            site_cache: RefCell::new([None; SITE_CACHE]),
         }
     }
 
     /// The id of `site`, naming it for the watchdog the first time it is seen.
     pub(crate) fn site(&self, site: Site) -> SiteId {
-        *self.site_ids.borrow_mut().entry(site).or_insert_with(|| {
+        // Most lookups are the same few sites again and again (a tester's `enter` every few
+        // milliseconds): a small direct-mapped cache answers them without hashing.
+        let key = site.key();
+        let slot = (key.1 >> 3 ^ usize::from(key.0)) % SITE_CACHE;
+        let mut cache = self.site_cache.borrow_mut();
+        if let Some((cached, id)) = cache[slot] {
+            if cached == key {
+                return id;
+            }
+        }
+        let id = *self.site_ids.borrow_mut().entry(site).or_insert_with(|| {
             let mut names = self.shared.sites.lock();
             names.push(site.to_string());
             (names.len() - 1) as SiteId
-        })
+        });
+        cache[slot] = Some((key, id));
+        id
     }
 
     /// Fails the run: code outside every node tried to do `what`.

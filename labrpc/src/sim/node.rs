@@ -115,8 +115,8 @@ impl Node {
             node: self.id,
             tester: false,
         };
-        let site = context::with(|s| s.site(Site::Enter(Location::caller())));
-        run_as(role, site, f)
+        let at = Location::caller();
+        context::with(|s| run_on_shared(&s.shared, role, s.site(Site::Enter(at)), f))
     }
 
     /// Runs `future` as code of this node, inside the calling task: what it spawns belongs to
@@ -243,16 +243,22 @@ fn tracked<F: Future>(
 
 /// Runs `f` as code of `role` at `site`.
 pub(crate) fn run_as<R>(role: Role, site: SiteId, f: impl FnOnce() -> R) -> R {
-    let shared = context::with(|s| s.shared.clone());
-    run_on_shared(&shared, role, site, f)
+    context::with(|s| run_on_shared(&s.shared, role, site, f))
 }
 
 fn run_on_shared<R>(shared: &Shared, role: Role, site: SiteId, f: impl FnOnce() -> R) -> R {
-    shared.polls.fetch_add(1, Ordering::Relaxed);
-    let previous = shared
+    // Only the simulation thread writes these (the watchdog only reads): plain loads and stores,
+    // no atomic read-modify-writes, on a path taken by every poll.
+    let bump = |counter: &std::sync::atomic::AtomicU64| {
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed)
+    };
+    bump(&shared.polls);
+    let previous = shared.running.load(Ordering::Relaxed);
+    shared
         .running
-        .swap(context::pack_running(role.node, site), Ordering::Relaxed);
-    let depth = shared.nesting.fetch_add(1, Ordering::Relaxed);
+        .store(context::pack_running(role.node, site), Ordering::Relaxed);
+    let depth = shared.nesting.load(Ordering::Relaxed);
+    shared.nesting.store(depth + 1, Ordering::Relaxed);
     let restore = RestoreRunning {
         shared,
         previous,
@@ -275,7 +281,8 @@ struct RestoreRunning<'a> {
 
 impl Drop for RestoreRunning<'_> {
     fn drop(&mut self) {
-        self.shared.nesting.fetch_sub(1, Ordering::Relaxed);
+        let depth = self.shared.nesting.load(Ordering::Relaxed);
+        self.shared.nesting.store(depth - 1, Ordering::Relaxed);
         if self.nested {
             self.shared.running.store(self.previous, Ordering::Relaxed);
         }
