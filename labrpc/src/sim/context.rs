@@ -74,6 +74,9 @@ pub(crate) fn pack_running(node: NodeId, site: SiteId) -> u64 {
 /// A place in lab or tester code that the watchdog can name (see `SimState::site`).
 pub(crate) type SiteId = u32;
 
+/// What a [`Site`] is compared by: its kind and its address.
+type SiteKey = (u8, usize);
+
 /// The kinds of code site the watchdog names. Sites are compared and hashed by address (a
 /// `Location` from `#[track_caller]` is a static of the binary), which is all interning them
 /// needs and far cheaper than hashing file names on every spawn and `Node::enter`.
@@ -90,7 +93,7 @@ pub(crate) enum Site {
 }
 
 impl Site {
-    fn key(&self) -> (u8, usize) {
+    fn key(&self) -> SiteKey {
         match self {
             Site::Body => (0, 0),
             Site::Spawn(at) => (1, std::ptr::from_ref(*at) as usize),
@@ -345,7 +348,7 @@ pub(crate) struct SimState {
     /// Site ids by site, for what the watchdog names (`Shared::sites` holds their names).
     site_ids: RefCell<HashMap<Site, SiteId, BuildHasherDefault<AddressHasher>>>,
     /// Recently looked-up sites, by a hash of their address (see [`SimState::site`]).
-    site_cache: RefCell<[Option<((u8, usize), SiteId)>; SITE_CACHE]>,
+    site_cache: RefCell<[Option<(SiteKey, SiteId)>; SITE_CACHE]>,
 }
 
 /// Slots of the site cache.
