@@ -216,12 +216,14 @@ where
     handle
 }
 
-/// Counts a task as the simulation's from its creation until its future is dropped.
+/// Counts a task as the simulation's from its creation until its future is dropped (both on
+/// the simulation thread, the count's only writer: a plain load and store).
 struct TrackedTask(Arc<Shared>);
 
 impl Drop for TrackedTask {
     fn drop(&mut self) {
-        self.0.tracked_tasks.fetch_sub(1, Ordering::Relaxed);
+        let count = &self.0.tracked_tasks;
+        count.store(count.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
     }
 }
 
@@ -232,7 +234,8 @@ fn tracked<F: Future>(
     site: SiteId,
     future: F,
 ) -> impl Future<Output = F::Output> {
-    shared.tracked_tasks.fetch_add(1, Ordering::Relaxed);
+    let tasks = &shared.tracked_tasks;
+    tasks.store(tasks.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     let count = TrackedTask(shared);
     async move {
         let count = count;
@@ -249,38 +252,39 @@ pub(crate) fn run_as<R>(role: Role, site: SiteId, f: impl FnOnce() -> R) -> R {
 fn run_on_shared<R>(shared: &Shared, role: Role, site: SiteId, f: impl FnOnce() -> R) -> R {
     // Only the simulation thread writes these (the watchdog only reads): plain loads and stores,
     // no atomic read-modify-writes, on a path taken by every poll.
-    let bump = |counter: &std::sync::atomic::AtomicU64| {
-        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed)
-    };
-    bump(&shared.polls);
+    let polls = shared.polls.load(Ordering::Relaxed);
+    shared.polls.store(polls + 1, Ordering::Relaxed);
     let previous = shared.running.load(Ordering::Relaxed);
     shared
         .running
         .store(context::pack_running(role.node, site), Ordering::Relaxed);
     let depth = shared.nesting.load(Ordering::Relaxed);
     shared.nesting.store(depth + 1, Ordering::Relaxed);
-    let restore = RestoreRunning {
+    let restore = Restore {
         shared,
         previous,
         nested: depth > 0,
+        role: context::ROLE.replace(Some(role)),
     };
-    let result = context::ROLE.sync_scope(role, f);
+    let result = f();
     drop(restore);
     result
 }
 
-/// Puts back what was running before a nested poll (a handler polled inside its caller's task),
-/// even when the poll panics. After a poll of the scheduler's own, what ran last stays
-/// published: a task that spins through `yield_now` spends most of its time in the scheduler,
-/// and the watchdog should still name it.
-struct RestoreRunning<'a> {
+/// Puts back the role and what was running before a poll, even when the poll panics. After a
+/// poll of the scheduler's own (not nested in another), what ran last stays published: a task
+/// that spins through `yield_now` spends most of its time in the scheduler, and the watchdog
+/// should still name it.
+struct Restore<'a> {
     shared: &'a Shared,
     previous: u64,
     nested: bool,
+    role: Option<Role>,
 }
 
-impl Drop for RestoreRunning<'_> {
+impl Drop for Restore<'_> {
     fn drop(&mut self) {
+        context::ROLE.set(self.role);
         let depth = self.shared.nesting.load(Ordering::Relaxed);
         self.shared.nesting.store(depth - 1, Ordering::Relaxed);
         if self.nested {

@@ -226,15 +226,17 @@ impl Config {
     /// term).
     pub fn check_election_safety(&self) -> Vec<(usize, u64)> {
         let mut claims = Vec::new();
-        for i in 0..self.n {
-            if let Some(rf) = self.raft(i) {
-                let (term, leader) = rf.get_state();
-                if leader {
-                    if let Err(e) = self.leaders.lock().saw(term, i, sim::now()) {
-                        panic!("{e}");
-                    }
-                    claims.push((i, term));
+        // Sampled every 5 ms all through every test: ask each running peer under one lock
+        // rather than cloning its handle (get_state cannot call back into the tester).
+        let peers = self.peers.lock();
+        for (i, peer) in peers.iter().enumerate() {
+            let Some(rf) = &peer.running else { continue };
+            let (term, leader) = rf.get_state();
+            if leader {
+                if let Err(e) = self.leaders.lock().saw(term, i, sim::now()) {
+                    panic!("{e}");
                 }
+                claims.push((i, term));
             }
         }
         claims
