@@ -68,6 +68,7 @@ mod random;
 mod rng;
 mod runner;
 mod runtime;
+mod site;
 mod thread_probe;
 pub mod trace;
 mod watchdog;
@@ -80,9 +81,10 @@ pub use rng::SimRng;
 pub use runner::{test, Test};
 pub use runtime::{run, Config, Outcome};
 
-pub(crate) use context::{current_node, NodeId, Role, Shared as SimShared, Site, SiteId};
+pub(crate) use context::{current_node, NodeId, Role, Shared as SimShared};
 pub(crate) use node::{run_as, spawn_tracked};
 pub(crate) use random::network_below;
+pub(crate) use site::{Site, SiteId};
 
 use std::time::Duration;
 

@@ -10,10 +10,11 @@ use std::sync::{Arc, Once};
 
 use tokio::task::JoinHandle;
 
-use super::context::{self, current_node, NodeId, NodeSlot, Role, Shared, Site, SiteId, TaskList};
+use super::context::{self, current_node, NodeId, NodeSlot, Role, Shared, TaskList};
 use super::digest::Event;
 use super::failure::FailureKind;
 use super::rng::SimRng;
+use super::site::{Site, SiteId};
 
 /// A simulated machine. Cheap to clone; every clone names the same node.
 ///

@@ -20,9 +20,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 use std::time::Instant; // allowed: the watchdog paces itself in wall time, outside the simulation
 
-use super::context::{Shared, SiteId};
+use super::context::Shared;
 use super::failure::{Failure, FailureKind};
 use super::runtime::{Config, Outcome};
+use super::site::SiteId;
 use super::thread_probe::blocking_call;
 
 const POLL: Duration = Duration::from_millis(20);
