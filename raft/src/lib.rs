@@ -1,7 +1,8 @@
 //! Lab 2: Raft.
 //!
 //! Build a Raft peer in `src/raft.rs`, the one file this lab asks you to edit. Its doc comments
-//! are the handout: what to implement, in what order, and the hints that matter. Parts:
+//! are the handout: what to implement, in what order, and the hints that matter. `cargo doc -p
+//! raft --open` shows them as the module `raft` below. Parts:
 //!
 //! | part | what | run |
 //! |---|---|---|
@@ -45,7 +46,7 @@ pub use persister::Persister;
 // handout: begin reference-only
 #[cfg(not(feature = "reference"))]
 // handout: end
-mod raft;
+pub mod raft;
 // handout: begin reference-only
 #[cfg(feature = "reference")]
 #[path = "reference/mod.rs"]

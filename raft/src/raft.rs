@@ -12,7 +12,7 @@
 //!
 //! # 2A: leader election
 //!
-//! Fill in [`State`] with Figure 2's persistent and volatile state, the RequestVote RPC (args,
+//! Fill in `State` with Figure 2's persistent and volatile state, the RequestVote RPC (args,
 //! reply, handler), and a background task that starts an election when it has heard nothing from
 //! a leader for a while. A leader sends AppendEntries with no entries (heartbeats) to stop new
 //! elections. The tests check that one leader is elected, that a new one takes over within 5 s of
@@ -71,7 +71,7 @@
 //! tester does so every 10 entries). Discard the log up to that index, remember the index and
 //! term of the last discarded entry, and save state and snapshot together with
 //! [`Persister::save`]. A follower that is too far behind gets InstallSnapshot (send the whole
-//! snapshot in one RPC) and hands it to its service as an [`ApplyMsg::Snapshot`].
+//! snapshot in one RPC) and hands it to its service as an [`ApplyMsg::Snapshot`](crate::ApplyMsg::Snapshot).
 //!
 //! * Every index computation now needs the offset of the snapshot: write two helpers (log index
 //!   to vector position and back) and use them everywhere.

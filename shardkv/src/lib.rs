@@ -41,15 +41,15 @@ pub use crate::shard::{key2shard, MakeEnd};
 // handout: begin reference-only
 #[cfg(not(feature = "reference"))]
 // handout: end
-mod client;
+pub mod client;
 // handout: begin reference-only
 #[cfg(not(feature = "reference"))]
 // handout: end
-mod common;
+pub mod common;
 // handout: begin reference-only
 #[cfg(not(feature = "reference"))]
 // handout: end
-mod server;
+pub mod server;
 // handout: begin reference-only
 #[cfg(not(feature = "reference"))]
 // handout: end
