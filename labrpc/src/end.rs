@@ -122,9 +122,13 @@ impl ClientEnd {
         }
     }
 
+    /// A call sent at `sent_ms` (virtual) got no reply. Its trace event is stamped with the
+    /// send time: on a timeline the drop belongs to the moment the call left, not to the moment
+    /// the caller found out (which may be after the link came back up).
     fn dropped(
         &self,
         method: &str,
+        sent_ms: u64,
         reason: DropReason,
         error: RpcError,
     ) -> Result<Vec<u8>, RpcError> {
@@ -132,12 +136,18 @@ impl ClientEnd {
             end: self.id,
             reason,
         });
-        tracing::debug!(kind = "drop", "{method} via {}: {error}", self.name);
+        tracing::debug!(
+            kind = "drop",
+            sent_ms,
+            "{method} via {}: {error}",
+            self.name
+        );
         Err(error)
     }
 
     async fn deliver(&self, request: Request) -> Result<Vec<u8>, RpcError> {
         let method = request.method;
+        let sent_ms = sim::now().as_millis() as u64;
         let route = self.route(request.bytes.len());
         sim::record(Event::Send {
             end: self.id,
@@ -149,21 +159,26 @@ impl ClientEnd {
             // No reply, and the caller finds out only after a while, as with a real timeout.
             let ms = sim::network_below(if route.long_delays { 7000 } else { 100 });
             sleep_ms(ms).await;
-            return self.dropped(method, DropReason::Unreachable, RpcError::Unreachable);
+            return self.dropped(
+                method,
+                sent_ms,
+                DropReason::Unreachable,
+                RpcError::Unreachable,
+            );
         };
         if route.reliable {
             sleep_ms(route.latency_ms).await;
         } else {
             sleep_ms(sim::network_below(27)).await;
             if sim::network_below(1000) < 100 {
-                return self.dropped(method, DropReason::Request, RpcError::RequestLost);
+                return self.dropped(method, sent_ms, DropReason::Request, RpcError::RequestLost);
             }
         }
 
         let node = server.node();
         if !sim::node_alive(node) {
             // Nothing of a crashed node runs, even if the tester left its server registered.
-            return self.dropped(method, DropReason::Killed, RpcError::ServerKilled);
+            return self.dropped(method, sent_ms, DropReason::Killed, RpcError::ServerKilled);
         }
         let handler = server.dispatch(request)?;
         sim::record(Event::Dispatch {
@@ -177,11 +192,11 @@ impl ClientEnd {
         let dead = self.net.shared.state.lock().is_dead(self.id, slot, &server);
         let reply = match result {
             Some(reply) if !dead => reply?,
-            _ => return self.dropped(method, DropReason::Killed, RpcError::ServerKilled),
+            _ => return self.dropped(method, sent_ms, DropReason::Killed, RpcError::ServerKilled),
         };
 
         if !route.reliable && sim::network_below(1000) < 100 {
-            return self.dropped(method, DropReason::Reply, RpcError::ReplyLost);
+            return self.dropped(method, sent_ms, DropReason::Reply, RpcError::ReplyLost);
         }
         if route.long_reordering && sim::network_below(900) < 600 {
             // 200 + rand(1 + rand(2000)) ms: skewed toward short delays, as in MIT's labrpc.

@@ -69,8 +69,12 @@ impl Trace {
     }
 
     /// The events so far.
+    /// The events so far, in virtual-time order (an event stamped with an earlier time than
+    /// its emission, like a dropped call's `sent_ms`, takes its place; ties keep their order).
     pub fn events(&self) -> Vec<TraceEvent> {
-        self.events.lock().clone()
+        let mut events = self.events.lock().clone();
+        events.sort_by_key(|e| e.at);
+        events
     }
 }
 
@@ -81,11 +85,23 @@ impl Trace {
 struct Fields {
     kind: Option<String>,
     node: Option<String>,
+    /// `sent_ms`: the virtual time the event belongs at, when it is reported later (a call
+    /// that got no reply is known to have failed only after a while, but happened when sent).
+    sent_ms: Option<u64>,
     message: String,
     rest: String,
 }
 
 impl Visit for Fields {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "sent_ms" => self.sent_ms = Some(value),
+            name => {
+                let _ = write!(self.rest, " {name}={value}");
+            }
+        }
+    }
+
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
             "kind" => self.kind = Some(value.to_string()),
@@ -138,11 +154,24 @@ impl Subscriber for Trace {
         let kind = fields
             .kind
             .unwrap_or_else(|| event.metadata().level().as_str().to_ascii_lowercase());
+        let mut text = fields.message + &fields.rest;
+        let at = match fields.sent_ms {
+            Some(ms) => {
+                let _ = write!(
+                    text,
+                    " (sent at {:.3} s, known at {:.3} s)",
+                    ms as f64 / 1e3,
+                    at.as_secs_f64()
+                );
+                Duration::from_millis(ms)
+            }
+            None => at,
+        };
         let e = TraceEvent {
             at,
             node: fields.node.unwrap_or(node),
             kind,
-            text: fields.message + &fields.rest,
+            text,
         };
         if self.print {
             // Straight to stderr, past libtest's capture: a trace asked for is always shown.
@@ -338,6 +367,39 @@ pub fn write_html(name: &str, title: &str, events: &[TraceEvent]) -> std::io::Re
 mod tests {
     use super::*;
     use crate::sim::{self, Node};
+
+    /// A call that gets no reply is traced at the time it was sent, not when the caller found
+    /// out, so a timeline shows the drop while its link was down.
+    #[test]
+    fn a_dropped_call_is_stamped_when_it_was_sent() {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Ping;
+        impl crate::Rpc for Ping {
+            type Reply = ();
+            const NAME: &'static str = "P.Ping";
+        }
+        let trace = Trace::new(false);
+        let mut config = sim::Config::new(3);
+        config.trace = Some(trace.clone());
+        sim::run(&config, || async {
+            let net = crate::Network::new();
+            let end = net.make_end("e"); // disabled: the call fails after 0-99 ms
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert!(end.call(&Ping).await.is_err());
+            tracing::info!(kind = "later", "after the failure");
+        })
+        .unwrap();
+        let events = trace.events();
+        let drop = events.iter().find(|e| e.kind == "drop").unwrap();
+        assert_eq!(drop.at, Duration::from_secs(1), "{drop:?}");
+        assert!(
+            drop.text.contains("(sent at 1.000 s, known at 1."),
+            "{drop:?}"
+        );
+        let later = events.iter().position(|e| e.kind == "later").unwrap();
+        let dropped = events.iter().position(|e| e.kind == "drop").unwrap();
+        assert!(dropped < later, "events are in time order: {events:?}");
+    }
 
     /// A traced run stamps each event with its virtual time and the node that emitted it
     /// (or the one it names), and the timeline has a column per node.
