@@ -32,7 +32,8 @@ pub struct Clerk {
 }
 
 impl Clerk {
-    /// A clerk that talks to `servers`. Called by the tester, outside any server's node.
+    /// A clerk that talks to `servers`. The tester makes each clerk on a node of its own (it
+    /// never crashes), and calls its methods there: what a clerk spawns is its own.
     pub fn new(servers: Vec<ClientEnd>) -> Clerk {
         Clerk { servers }
     }
