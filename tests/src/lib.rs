@@ -1,6 +1,7 @@
 //! labtest: tester support shared by the labs' grader suites.
 //!
 //! * [`EndMaker`]: fresh client ends for every peer incarnation and clerk.
+//! * [`describe_mismatch`]: where a wrong value parts from the expected one, in one line.
 //! * [`report`]: the "Test (2A): ... / ... Passed --" lines, in virtual time.
 //! * [`linearizability`]: porcupine-style linearizability checking of client histories, with a
 //!   key/value model and HTML reports.
@@ -8,10 +9,12 @@
 //!
 //! The simulation itself (seeds, virtual time, watchdog) lives in `labrpc::sim`.
 
+mod diff;
 mod ends;
 pub mod linearizability;
 pub mod report;
 
+pub use diff::describe_mismatch;
 pub use ends::EndMaker;
 
 use std::future::Future;

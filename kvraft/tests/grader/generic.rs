@@ -77,7 +77,11 @@ async fn client(cfg: Arc<Config>, cli: usize, p: Params, done: Arc<AtomicBool>) 
         } else {
             let v = cfg.get(&mut ck, &key, Some(cli)).await;
             if !p.random_keys {
-                assert_eq!(v, last, "get wrong value, key {key:?}");
+                assert!(
+                    v == last,
+                    "get wrong value, key {key:?}: {}",
+                    labtest::describe_mismatch(&last, &v)
+                );
             }
         }
     }

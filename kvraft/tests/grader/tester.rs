@@ -312,7 +312,11 @@ impl Config {
     /// MIT's `check`: a Get must return `value`.
     pub async fn check(&self, ck: &mut TestClerk, key: &str, value: &str) {
         let v = self.get(ck, key, None).await;
-        assert_eq!(v, value, "Get({key:?}): expected {value:?}, received {v:?}");
+        assert!(
+            v == value,
+            "Get({key:?}): {}",
+            labtest::describe_mismatch(value, &v)
+        );
     }
 
     /// Everything the clerks did, for the linearizability check.

@@ -414,9 +414,10 @@ fn start_ctrler(net: &Network, made: &AtomicU64, i: usize) -> Ctrler {
 /// MIT's `check`: a Get of `key` must return `value`.
 pub async fn check(ck: &mut TestClerk, key: &str, value: &str) {
     let v = ck.get(key).await;
-    assert_eq!(
-        v, value,
-        "Get({key:?}): expected:\n{value:?}\nreceived:\n{v:?}"
+    assert!(
+        v == value,
+        "Get({key:?}): {}",
+        labtest::describe_mismatch(value, &v)
     );
 }
 
