@@ -79,6 +79,18 @@
 //!   command after delivering a snapshot that covers it.
 //! * After a restart, read the snapshot back and keep it: the next `save` must pass it again, or
 //!   it is lost (`snapshot_init_2d`).
+//! * The restart contract: the service restores itself from the persister's snapshot (the
+//!   tester does), so a restarted peer starts with `lastApplied` and `commitIndex` at the
+//!   snapshot's index, and the first command it applies is the one right after it. It may send
+//!   the snapshot on the apply channel again (the service replaces its state with it), but
+//!   never a command at or below that index.
+//!
+//! # Seeing what happened
+//!
+//! A failing test replays itself with a trace and leaves an HTML timeline (one column per peer)
+//! whose path it prints; `LAB_TRACE=1 cargo test ...` prints every event as it happens. Add
+//! your own events with `tracing`, and a `kind` to colour them by:
+//! `tracing::info!(kind = "vote", "granted my vote to {} in term {}", candidate, term)`.
 
 use labrpc::{ClientEnd, Service};
 
