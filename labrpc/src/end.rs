@@ -259,10 +259,7 @@ async fn run_on(
     method: &'static str,
     mut handler: BoxFuture<'static, HandlerResult>,
 ) -> Result<HandlerResult, tokio::task::JoinHandle<HandlerResult>> {
-    let role = Role {
-        node,
-        tester: false,
-    };
+    let role = Role::of(node);
     let site = sim::site(Site::Handler(method));
     let first =
         poll_fn(|cx| Poll::Ready(sim::run_as(role, site, || handler.as_mut().poll(cx)))).await;

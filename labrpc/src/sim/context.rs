@@ -8,7 +8,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -39,6 +39,14 @@ impl Role {
         node: TESTER,
         tester: true,
     };
+
+    /// Lab code of `node`.
+    pub(crate) const fn of(node: NodeId) -> Role {
+        Role {
+            node,
+            tester: false,
+        }
+    }
 }
 
 thread_local! {
@@ -60,13 +68,16 @@ pub(crate) fn current_role() -> Option<Role> {
 /// Code outside every node breaks the rule that lab code runs on its node: the run fails with
 /// that rule, and the call goes on as the tester's until the run stops.
 pub(crate) fn current_node(what: &str) -> NodeId {
-    match current_role() {
-        Some(role) => role.node,
-        None => {
-            with(|s| s.outside_every_node(what));
-            TESTER
-        }
-    }
+    role_for(what).node
+}
+
+/// The role of the calling code, for `what` it is about to do; outside every node, the run
+/// fails with the rule (see [`current_node`]) and the call goes on as the tester's.
+pub(crate) fn role_for(what: &str) -> Role {
+    current_role().unwrap_or_else(|| {
+        with(|s| s.outside_every_node(what));
+        Role::TESTER
+    })
 }
 
 /// What the simulation thread is running right now, for the watchdog: a node and a code site,
@@ -89,9 +100,6 @@ pub(crate) struct Shared {
     pub(crate) running: AtomicU64,
     /// The names of the sites, by [`SiteId`] (the watchdog reads them only to report).
     pub(crate) sites: Mutex<Vec<String>>,
-    /// How deeply polls of simulation code are nested right now (a handler polled inside its
-    /// caller's task is 2).
-    pub(crate) nesting: AtomicU32,
     /// Polls of simulation code (tasks, the body, handlers, `Node::enter`) so far.
     pub(crate) polls: AtomicU64,
     /// When the clock first went past the limit: the time the run was idle from, and `polls`.
@@ -125,7 +133,6 @@ impl Shared {
             parked: AtomicBool::new(false),
             running: AtomicU64::new(pack_running(TESTER, 0)),
             sites: Mutex::new(vec![Site::Body.to_string()]),
-            nesting: AtomicU32::new(0),
             polls: AtomicU64::new(0),
             crossing: Mutex::new(None),
             tracked_tasks: AtomicUsize::new(0),

@@ -83,11 +83,7 @@ impl Node {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let role = Role {
-            node: self.id,
-            tester: false,
-        };
-        spawn_as(role, Location::caller(), future)
+        spawn_as(Role::of(self.id), Location::caller(), future)
     }
 
     /// Spawns `future` as tester code that lives on this node: a crash of the node stops it
@@ -112,12 +108,8 @@ impl Node {
     /// `get_state`, `kill`...), so that a task the call spawns dies with the node.
     #[track_caller]
     pub fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
-        let role = Role {
-            node: self.id,
-            tester: false,
-        };
         let at = Location::caller();
-        context::with(|s| run_on_shared(&s.shared, role, s.site(Site::Enter(at)), f))
+        context::with(|s| run_on_shared(&s.shared, Role::of(self.id), s.site(Site::Enter(at)), f))
     }
 
     /// Runs `future` as code of this node, inside the calling task: what it spawns belongs to
@@ -126,16 +118,10 @@ impl Node {
     /// operation this way, on the clerk's own node, without a task per operation.
     #[track_caller]
     pub fn enter_async<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
-        let role = Role {
-            node: self.id,
-            tester: false,
-        };
+        let role = Role::of(self.id);
         let (shared, site) =
             context::with(|s| (s.shared.clone(), s.site(Site::Enter(Location::caller()))));
-        async move {
-            let mut future = pin!(future);
-            poll_fn(|cx| run_on_shared(&shared, role, site, || future.as_mut().poll(cx))).await
-        }
+        async move { poll_as(&shared, role, site, future).await }
     }
 
     /// Crashes the node: aborts all of its tasks (they are dropped at their next turn and never
@@ -172,11 +158,11 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let role = context::current_role().unwrap_or_else(|| {
-        context::with(|s| s.outside_every_node("labrpc::sim::spawn"));
-        Role::TESTER
-    });
-    spawn_as(role, Location::caller(), future)
+    spawn_as(
+        context::role_for("labrpc::sim::spawn"),
+        Location::caller(),
+        future,
+    )
 }
 
 /// Spawns `future` with `role`, from `at`.
@@ -240,9 +226,19 @@ fn tracked<F: Future>(
     let count = TrackedTask(shared);
     async move {
         let count = count;
-        let mut future = pin!(future);
-        poll_fn(|cx| run_on_shared(&count.0, role, site, || future.as_mut().poll(cx))).await
+        poll_as(&count.0, role, site, future).await
     }
+}
+
+/// Awaits `future`, each of its polls run as code of `role` at `site`.
+pub(crate) async fn poll_as<F: Future>(
+    shared: &Shared,
+    role: Role,
+    site: SiteId,
+    future: F,
+) -> F::Output {
+    let mut future = pin!(future);
+    poll_fn(|cx| run_on_shared(shared, role, site, || future.as_mut().poll(cx))).await
 }
 
 /// Runs `f` as code of `role` at `site`.
@@ -259,13 +255,14 @@ fn run_on_shared<R>(shared: &Shared, role: Role, site: SiteId, f: impl FnOnce() 
     shared
         .running
         .store(context::pack_running(role.node, site), Ordering::Relaxed);
-    let depth = shared.nesting.load(Ordering::Relaxed);
-    shared.nesting.store(depth + 1, Ordering::Relaxed);
+    let role = context::ROLE.replace(Some(role));
+    // Code of a node is running already: this poll is nested in it (a handler polled inside its
+    // caller's task, a tester call through `Node::enter`).
     let restore = Restore {
         shared,
         previous,
-        nested: depth > 0,
-        role: context::ROLE.replace(Some(role)),
+        nested: role.is_some(),
+        role,
     };
     let result = f();
     drop(restore);
@@ -286,8 +283,6 @@ struct Restore<'a> {
 impl Drop for Restore<'_> {
     fn drop(&mut self) {
         context::ROLE.set(self.role);
-        let depth = self.shared.nesting.load(Ordering::Relaxed);
-        self.shared.nesting.store(depth - 1, Ordering::Relaxed);
         if self.nested {
             self.shared.running.store(self.previous, Ordering::Relaxed);
         }

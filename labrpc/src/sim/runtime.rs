@@ -19,7 +19,7 @@ use futures::future::{self, Either};
 use super::context::{self, Role, Shared, SimState};
 use super::digest::TimedEvent;
 use super::failure::{Failure, FailureKind};
-use super::node::{install_panic_hook, panic_message, run_as};
+use super::node::{install_panic_hook, panic_message, poll_as};
 use super::thread_probe::ThreadProbe;
 
 /// How to run one simulation.
@@ -146,9 +146,7 @@ where
 
     let body_result = panic::catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(async {
-            let mut body = std::pin::pin!(body());
-            let body =
-                std::future::poll_fn(|cx| run_as(Role::TESTER, 0, || body.as_mut().poll(cx)));
+            let body = poll_as(&shared, Role::TESTER, 0, body());
             let abort = std::pin::pin!(shared.abort.notified());
             // The sentinel: jumped to only when nothing else can ever happen (a deadlock, which
             // `Shared::on_unpark` reports as soon as the clock shows it).
