@@ -42,7 +42,11 @@
 //!
 // handout: begin reference-only
 //! Instructors: the feature `reference` builds the reference solution (`src/reference/`) in
-//! place of the three student files, under the same interface, on the reference Raft.
+//! place of the three student files, under the same interface, on whichever Raft the feature
+//! `raft/reference` selects: `--features raft/reference` runs a student's kvraft on the
+//! reference Raft, `--features reference` the reference kvraft on a student's Raft ("does my
+//! Raft hold up under a service?"), and `--features reference,raft/reference` the reference
+//! throughout.
 // handout: end
 
 // handout: begin reference-only

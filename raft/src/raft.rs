@@ -170,11 +170,19 @@ impl<C: Command> Raft<C> {
     /// type (with `NAME` = "Raft.RequestVote" and so on), call it with `self.peers[i].call(&args)`
     /// and register its handler here.
     pub fn service(&self) -> Service {
-        // Your code here (2A): e.g.
-        // let rf = self.clone();
+        // Your code here (2A). Handlers hold the peer weakly (so do kvraft's): the network owns
+        // the handlers and the peer owns ends into the network, so a strong handle here would
+        // keep both alive after the test. With the peer's state in an
+        // `inner: Arc<Inner<C>>` field, say:
+        // let rf = Arc::downgrade(&self.inner);
         // Service::new("Raft").handle(move |args: RequestVoteArgs| {
-        //     let rf = rf.clone();
-        //     async move { rf.request_vote(args) }
+        //     let rf = rf.upgrade();
+        //     async move {
+        //         match rf {
+        //             Some(rf) => rf.request_vote(args),
+        //             None => RequestVoteReply::default(), // the peer is gone: no vote
+        //         }
+        //     }
         // })
         Service::new("Raft")
     }

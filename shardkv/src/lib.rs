@@ -14,9 +14,9 @@
 //! | `src/client.rs` | the [`Clerk`]: finds the group that owns a key's shard |
 //! | `src/server.rs` | the [`ShardKv`]: configurations, migration, and the store |
 //!
-//! Run the grader with `cargo test -p shardkv` (part 4B). It needs your Raft and your shard
-//! master; `--features raft/reference,shardmaster/reference` runs yours on the reference
-//! layers. The two challenge tests (`challenge1_*`, `challenge2_*`) are part of the suite.
+//! Run the grader with `cargo test -p shardkv` (part 4B). It runs on your Raft and your shard
+//! master, so make those pass their tests first. The two challenge tests (`challenge1_*`,
+//! `challenge2_*`) are part of the suite.
 //!
 //! # The interface the tester uses
 //!
@@ -31,7 +31,11 @@
 //!
 // handout: begin reference-only
 //! Instructors: the feature `reference` builds the reference solution (`src/reference/`) in
-//! place of the three student files, on the reference shard master and Raft.
+//! place of the three student files, on whichever shard master and Raft the features
+//! `shardmaster/reference` and `raft/reference` select: `--features
+//! raft/reference,shardmaster/reference` runs a student's shardkv on the reference layers,
+//! `--features reference` the reference shardkv on a student's, and `--features
+//! reference,shardmaster/reference,raft/reference` the reference throughout.
 // handout: end
 
 mod shard;

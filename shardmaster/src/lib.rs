@@ -14,9 +14,9 @@
 //! | `src/client.rs` | the [`Clerk`]: Join, Leave, Move and Query, retried until done |
 //! | `src/server.rs` | the [`ShardMaster`]: configurations through Raft, and the rebalancing |
 //!
-//! Run the grader with `cargo test -p shardmaster` (part 4A). It needs your Raft (Lab 2);
-//! `cargo test -p shardmaster --features raft/reference` runs your shard master on the
-//! reference Raft instead.
+//! Run the grader with `cargo test -p shardmaster` (part 4A). It runs on your Raft (Lab 2), so
+//! make that pass its tests first: a Raft that never elects a leader fails every 4A test after
+//! 10 virtual seconds, saying so.
 //!
 //! # The interface the tester uses
 //!
@@ -32,7 +32,10 @@
 //!
 // handout: begin reference-only
 //! Instructors: the feature `reference` builds the reference solution (`src/reference/`) in
-//! place of the three student files, under the same interface, on the reference Raft.
+//! place of the three student files, under the same interface, on whichever Raft the feature
+//! `raft/reference` selects: `--features raft/reference` runs a student's shard master on the
+//! reference Raft, `--features reference` the reference shard master on a student's Raft, and
+//! `--features reference,raft/reference` the reference throughout.
 // handout: end
 
 mod config;

@@ -117,7 +117,11 @@ where
     Fut: std::future::Future<Output = ()> + 'static,
 {
     sim::Test::new()
-        .cargo_args("-p kvraft --features reference --lib")
+        .cargo_args(if raft::REFERENCE {
+            "-p kvraft --features reference,raft/reference --lib"
+        } else {
+            "-p kvraft --features reference --lib"
+        })
         .run(body);
 }
 

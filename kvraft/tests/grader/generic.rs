@@ -107,7 +107,12 @@ pub async fn generic_test(p: Params) {
     let cfg = Config::new(p.servers, p.unreliable, p.max_raft_state);
     cfg.begin(&title(&p));
     let mut ck = cfg.make_client(&cfg.all());
-    for _ in 0..3 {
+    for round in 1..=3 {
+        let working = labtest::step(format!(
+            "round {round} of 3: {} client{} working for 5 s",
+            p.clients,
+            if p.clients == 1 { "" } else { "s" }
+        ));
         let done_clients = Arc::new(AtomicBool::new(false));
         let done_partitioner = Arc::new(AtomicBool::new(false));
         let clients: Vec<_> = (0..p.clients)
@@ -125,6 +130,7 @@ pub async fn generic_test(p: Params) {
         tokio::time::sleep(Duration::from_secs(5)).await;
         done_clients.store(true, Ordering::SeqCst);
         done_partitioner.store(true, Ordering::SeqCst);
+        drop(working);
         if let Some(part) = part {
             part.await.expect("partitioner failed");
             // A request may be stuck in a minority until a new term starts.
@@ -142,7 +148,14 @@ pub async fn generic_test(p: Params) {
             cfg.connect_all();
         }
         for (i, c) in clients.into_iter().enumerate() {
+            let waiting = labtest::step(format!(
+                "round {round} of 3: waiting for client {i} (key {:?}) to finish its last \
+                 operation",
+                i.to_string()
+            ));
             let j = c.await.expect("client failed");
+            drop(waiting);
+            let _step = labtest::step(format!("round {round} of 3: reading client {i}'s key"));
             let v = cfg.get(&mut ck, &i.to_string(), Some(0)).await;
             if !p.random_keys {
                 check_clnt_appends(i, &v, j);
@@ -162,7 +175,10 @@ pub async fn generic_test(p: Params) {
             }
         }
     }
-    check_linearizable(&cfg.history());
+    {
+        let _step = labtest::step("checking the history for linearizability");
+        check_linearizable(&cfg.history());
+    }
     cfg.end();
 }
 
@@ -174,11 +190,15 @@ pub async fn generic_test_speed(part: &'static str, max_raft_state: Option<usize
     let mut ck: TestClerk = cfg.make_client(&cfg.all());
     cfg.begin(&format!("Test: ops complete fast enough ({part})"));
     // Wait for a leader and servers ready to serve.
+    let first = labtest::step("a first Get, which waits for a leader");
     cfg.get(&mut ck, "x", None).await;
+    drop(first);
     let start = sim::now();
+    let appends = labtest::step(format!("{OPS} sequential appends"));
     for i in 0..OPS {
         cfg.append(&mut ck, "x", &format!("x 0 {i} y"), None).await;
     }
+    drop(appends);
     let dur = sim::now() - start;
     let v = cfg.get(&mut ck, "x", None).await;
     check_clnt_appends(0, &v, OPS);

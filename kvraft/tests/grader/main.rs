@@ -16,12 +16,6 @@ where
     F: Fn() -> Fut + Send + Clone + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
-    let features = if kvraft::REFERENCE {
-        "reference"
-    } else if raft::REFERENCE {
-        "raft/reference" // a student's kvraft on the reference Raft
-    } else {
-        ""
-    };
-    labtest::run(env!("CARGO_PKG_NAME"), features, body)
+    let features = labtest::features(kvraft::REFERENCE, &[("raft", raft::REFERENCE)]);
+    labtest::run(env!("CARGO_PKG_NAME"), &features, body)
 }

@@ -68,6 +68,8 @@ struct Begin {
     title: String,
     at: Duration,
     rpcs: u64,
+    /// The measured part as the tester's step, until `end`.
+    _step: labtest::Registered,
 }
 
 /// A clerk made by the tester, with the names of its ends (to connect and disconnect it).
@@ -122,6 +124,10 @@ impl Config {
         }
         cfg.connect_all();
         cfg.net.set_reliable(!unreliable);
+        let watched = Arc::downgrade(&cfg);
+        labtest::fail_without_a_leader("the kvraft servers", raft::REFERENCE, move || {
+            watched.upgrade().is_none_or(|cfg| cfg.leader().is_some())
+        });
         cfg
     }
 
@@ -292,6 +298,7 @@ impl Config {
     /// A Get through `ck`, counted and (with `log = Some(client)`) recorded in the history.
     pub async fn get(&self, ck: &mut TestClerk, key: &str, log: Option<usize>) -> String {
         let call = sim::now();
+        let _in_flight = labtest::clerk_call(ck.node.name(), "Get", &format!("{key:?}"));
         let v = ck.node.enter_async(ck.ck.get(key)).await;
         self.record(log, Kind::Get, key, &v, call);
         v
@@ -299,18 +306,21 @@ impl Config {
 
     pub async fn put(&self, ck: &mut TestClerk, key: &str, value: &str, log: Option<usize>) {
         let call = sim::now();
+        let _in_flight = labtest::clerk_call(ck.node.name(), "Put", &format!("{key:?}"));
         ck.node.enter_async(ck.ck.put(key, value)).await;
         self.record(log, Kind::Put, key, value, call);
     }
 
     pub async fn append(&self, ck: &mut TestClerk, key: &str, value: &str, log: Option<usize>) {
         let call = sim::now();
+        let _in_flight = labtest::clerk_call(ck.node.name(), "Append", &format!("{key:?}"));
         ck.node.enter_async(ck.ck.append(key, value)).await;
         self.record(log, Kind::Append, key, value, call);
     }
 
     /// MIT's `check`: a Get must return `value`.
     pub async fn check(&self, ck: &mut TestClerk, key: &str, value: &str) {
+        let _step = labtest::step(format!("check: Get({key:?}) by {}", ck.node.name()));
         let v = self.get(ck, key, None).await;
         assert!(
             v == value,
@@ -330,6 +340,7 @@ impl Config {
             title: title.into(),
             at: sim::now(),
             rpcs: self.net.total_count(),
+            _step: labtest::step(title.to_string()),
         });
     }
 
@@ -347,7 +358,7 @@ impl Config {
             bytes: None,
             cmds: self.ops.load(Ordering::Relaxed),
         };
-        println!("{}", report::passed(&begin.title, &m));
+        report::print_passed(&begin.title, &m);
     }
 }
 

@@ -118,6 +118,10 @@ pub(crate) struct Shared {
     pub(crate) start: OnceLock<tokio::time::Instant>,
     /// The run's virtual-time limit.
     pub(crate) time_limit: Duration,
+    /// The tester's step and clerk calls in flight (see `activity`).
+    pub(crate) activity: Mutex<super::activity::Activity>,
+    /// What `activity` said when the first failure was recorded (the report's context lines).
+    pub(crate) failure_context: Mutex<Vec<String>>,
 }
 
 /// How far past the time limit the deadlock sentinel waits (see [`Shared::sentinel`]). Far
@@ -141,6 +145,8 @@ impl Shared {
             metrics: OnceLock::new(),
             start: OnceLock::new(),
             time_limit,
+            activity: Mutex::new(Default::default()),
+            failure_context: Mutex::new(Vec::new()),
         }
     }
 
@@ -152,11 +158,13 @@ impl Shared {
         self.time_limit + SENTINEL_AFTER_LIMIT
     }
 
-    /// Ends the run with `kind`, unless an earlier failure already did.
+    /// Ends the run with `kind`, unless an earlier failure already did. The first failure
+    /// keeps what the tester was doing at that moment (its step, the clerk calls in flight).
     pub(crate) fn fail(&self, at: Duration, kind: FailureKind) {
         let mut slot = self.failure.lock();
         if slot.is_none() {
             *slot = Some((at, kind));
+            *self.failure_context.lock() = self.activity.lock().describe();
         }
         drop(slot);
         self.abort.notify_one();
@@ -274,6 +282,8 @@ pub(crate) struct SimState {
     /// Set when the body has finished: the final virtual time, seen by code that runs while the
     /// runtime shuts down (outside the runtime, where tokio's clock would read the wall clock).
     pub(crate) frozen: std::cell::Cell<Option<Duration>>,
+    /// The run's result fields (`add_to_result`), for the `lab-result` line.
+    pub(crate) results: RefCell<std::collections::BTreeMap<&'static str, u64>>,
     /// Site ids by site, for what the watchdog names (`Shared::sites` holds their names).
     site_ids: RefCell<HashMap<Site, SiteId, BuildHasherDefault<AddressHasher>>>,
     /// Recently looked-up sites, by a hash of their address (see [`SimState::site`]).
@@ -307,6 +317,7 @@ impl SimState {
             nodes: RefCell::new(vec![tester]),
             network_rng: RefCell::new(SimRng::derive(seed, u64::from(NETWORK_STREAM))),
             frozen: std::cell::Cell::new(None),
+            results: RefCell::new(Default::default()),
             site_ids: RefCell::new([(Site::Body, 0)].into_iter().collect()),
             site_cache: RefCell::new([None; SITE_CACHE]),
         }

@@ -81,6 +81,11 @@ pub struct Failure {
     pub at: Duration,
     /// What went wrong.
     pub kind: FailureKind,
+    /// What the tester was doing when it went wrong, one line each: the step it was in and the
+    /// clerk calls in flight (`tester step: ... (since 3.000 s)`, `clerk calls in flight: ...`),
+    /// as it declared them with `labrpc::sim::step` and `labrpc::sim::clerk_call`. Empty when it
+    /// declared none.
+    pub context: Vec<String>,
 }
 
 /// The rule every spawn site is held to, as the diagnoses name it.
@@ -259,7 +264,11 @@ impl fmt::Display for Failure {
             self.seed,
             self.at.as_secs_f64(),
             self.kind
-        )
+        )?;
+        for line in &self.context {
+            write!(f, "\n  {line}")?;
+        }
+        Ok(())
     }
 }
 

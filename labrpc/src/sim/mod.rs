@@ -31,6 +31,13 @@
 //! seeds with `LAB_SEEDS`, checks determinism with `LAB_CHECK_DETERMINISM=1`, and on failure
 //! panics with the seed, the virtual time, a diagnosis and the one-line replay command.
 //!
+//! Testers say what they are doing, so that a run that fails (time limit, deadlock, busy loop,
+//! blocked thread, panic) says it too: [`step`] (a guard: "waiting for one leader"), [`section`]
+//! (a part of a test, from its title to its "Passed"), and [`clerk_call`] (a guard per clerk
+//! operation in flight). The report then adds `tester step: ... (since 3.000 s)` and
+//! `clerk calls in flight: clerk3 Get("k1") since 12.345 s; ...`. And they report what they
+//! measured with [`add_to_result`], which `LAB_RESULT_LINES=1` prints for tools.
+//!
 //! # Rules for code that runs in a simulation
 //!
 //! The simulation runs every node on one thread, on virtual time, from one seed. Lab code keeps
@@ -60,6 +67,7 @@
 //! deadlock. The simulation finds it itself, at the virtual time it happened, and names the
 //! nodes still waiting.
 
+mod activity;
 mod context;
 mod digest;
 mod failure;
@@ -73,6 +81,7 @@ mod thread_probe;
 pub mod trace;
 mod watchdog;
 
+pub use activity::{clerk_call, end_section, section, step, Registered};
 pub use digest::{DropReason, Event, TimedEvent};
 pub use failure::{Failure, FailureKind};
 pub use node::{spawn, Node};
@@ -96,6 +105,22 @@ pub fn now() -> Duration {
 /// The seed of the running simulation.
 pub fn seed() -> u64 {
     context::with(|s| s.seed)
+}
+
+/// Adds `value` to the run's result field `key` (a word: letters, digits, `_`), which a run
+/// with `LAB_RESULT_LINES=1` prints on its `lab-result` line (`... rpcs=9001`) when it passes,
+/// for tools such as `cargo lab grade`. Testers report what they measured this way, e.g. the
+/// RPCs of each measured part of a test (`labtest::report` does it for MIT's "Passed" lines).
+pub fn add_to_result(key: &'static str, value: u64) {
+    debug_assert!(
+        !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "labrpc::sim::add_to_result: {key:?} is not a word"
+    );
+    context::with(|s| {
+        let mut results = s.results.borrow_mut();
+        let field = results.entry(key).or_insert(0);
+        *field = field.saturating_add(value);
+    })
 }
 
 /// Records an event in the determinism digest (the network does this for its own events).

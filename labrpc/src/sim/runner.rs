@@ -8,8 +8,9 @@
 //! | `LAB_CHECK_DETERMINISM=1` | run every seed twice and fail, naming the first divergent event, if the runs differ |
 //! | `LAB_WATCHDOG_SECS=S` | let the simulation thread use S seconds of CPU time while virtual time stands still before calling it a busy loop (default 5; also caps the 2 s a run may spend blocked) |
 //! | `LAB_TRACE=1` | print every traced event (elections, votes, commits, crashes, drops...) as it happens; `LAB_TRACE=html` writes every run's timeline; by default a failed run is replayed with a trace and leaves its timeline under `target/lab-reports/` |
-//! | `LAB_RESULT_LINES=1` | also print `lab-result seed=N status=ok\|panic\|... virtual_ms=T` per seed on stdout, for tools |
+//! | `LAB_RESULT_LINES=1` | also print `lab-result seed=N status=ok\|panic\|... virtual_ms=T` per seed on stdout, for tools, followed on a passed run by its result fields (`rpcs=R`, see [`add_to_result`](super::add_to_result)) |
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
@@ -183,7 +184,7 @@ impl Test {
         env: &Env,
         body: F,
         trace: Option<Trace>,
-    ) -> Result<Duration, Failure>
+    ) -> Result<Passed, Failure>
     where
         F: Fn() -> Fut + Send + Clone + 'static,
         Fut: Future<Output = ()> + 'static,
@@ -193,7 +194,10 @@ impl Test {
             let second = runtime::run(&self.config(seed, env, None), body)?;
             compare(&first, &second)?;
         }
-        Ok(first.virtual_time)
+        Ok(Passed {
+            virtual_time: first.virtual_time,
+            results: first.results,
+        })
     }
 
     /// The one-line command that replays `seed` of this test, with the determinism check when
@@ -222,10 +226,16 @@ impl Test {
     }
 }
 
+/// What a passed run reports: its virtual time and its result fields.
+struct Passed {
+    virtual_time: Duration,
+    results: BTreeMap<&'static str, u64>,
+}
+
 /// Whether a replay failed as the first run did: the same kind of failure at the same virtual
 /// time (messages may differ where they name wall or CPU time). Two runs that each found
 /// nondeterminism agree, wherever they found it.
-fn same_failure(first: &Failure, replay: &Result<Duration, Failure>) -> bool {
+fn same_failure(first: &Failure, replay: &Result<Passed, Failure>) -> bool {
     match replay {
         Ok(_) => false,
         Err(again) => match (&first.kind, &again.kind) {
@@ -262,6 +272,7 @@ fn compare(first: &Outcome<()>, second: &Outcome<()>) -> Result<(), Failure> {
             first: a.get(index).cloned().map(Box::new),
             second: b.get(index).cloned().map(Box::new),
         },
+        context: Vec::new(),
     })
 }
 
@@ -337,7 +348,10 @@ fn write_timeline(seed: u64, trace: &Trace, failure: Option<&Failure>) -> Option
             at: failure.at,
             node: "tester".into(),
             kind: "failure".into(),
-            text: failure.kind.to_string(),
+            text: std::iter::once(failure.kind.to_string())
+                .chain(failure.context.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(". "),
         });
     }
     Some(match super::trace::write_html(&name, &title, &events) {
@@ -347,17 +361,28 @@ fn write_timeline(seed: u64, trace: &Trace, failure: Option<&Failure>) -> Option
 }
 
 /// With `LAB_RESULT_LINES=1`, each seed's outcome as one line on stdout, e.g.
-/// `lab-result seed=7 status=ok virtual_ms=15230` or `... status=deadlock virtual_ms=3000`,
-/// which tools read to summarise many runs without parsing messages meant for people.
-fn print_result_line(seed: u64, result: &Result<Duration, Failure>) {
+/// `lab-result seed=7 status=ok virtual_ms=15230 rpcs=9001` or `... status=deadlock
+/// virtual_ms=3000`, which tools read to summarise many runs without parsing messages meant for
+/// people. A passed run adds its result fields (`labrpc::sim::add_to_result`), by name.
+fn print_result_line(seed: u64, result: &Result<Passed, Failure>) {
+    println!("{}", result_line(seed, result));
+}
+
+fn result_line(seed: u64, result: &Result<Passed, Failure>) -> String {
     let (status, at) = match result {
-        Ok(time) => ("ok", *time),
+        Ok(passed) => ("ok", passed.virtual_time),
         Err(failure) => (failure.kind.short_name(), failure.at),
     };
-    println!(
+    let mut line = format!(
         "lab-result seed={seed} status={status} virtual_ms={}",
         at.as_millis()
     );
+    if let Ok(passed) = result {
+        for (key, value) in &passed.results {
+            line.push_str(&format!(" {key}={value}"));
+        }
+    }
+    line
 }
 
 /// A seed for a run that was given none: drawn from the process's hash randomness, outside any
@@ -366,4 +391,33 @@ fn fresh_seed() -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u64(0x5EED);
     hasher.finish() % 1_000_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_result_line_carries_a_passed_runs_fields() {
+        let passed = Passed {
+            virtual_time: Duration::from_millis(15_230),
+            results: [("rpcs", 9001), ("ops", 12)].into_iter().collect(),
+        };
+        assert_eq!(
+            result_line(7, &Ok(passed)),
+            "lab-result seed=7 status=ok virtual_ms=15230 ops=12 rpcs=9001"
+        );
+        let failed = Failure {
+            seed: 7,
+            at: Duration::from_secs(3),
+            kind: FailureKind::Deadlock {
+                waiting: Vec::new(),
+            },
+            context: vec!["tester step: x (since 0.000 s)".into()],
+        };
+        assert_eq!(
+            result_line(7, &Err(failed)),
+            "lab-result seed=7 status=deadlock virtual_ms=3000"
+        );
+    }
 }

@@ -75,6 +75,9 @@ pub struct Outcome<T> {
     pub events: u64,
     /// The events themselves, when [`Config::record_events`] was set.
     pub log: Option<Vec<TimedEvent>>,
+    /// The run's result fields ([`add_to_result`](super::add_to_result)), by name: what tools
+    /// read from the `lab-result` line, e.g. `rpcs`.
+    pub results: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// Runs `body` as a simulation on a fresh thread and waits for it, or for the watchdog.
@@ -182,13 +185,16 @@ where
         unreachable!("labrpc::sim: simulation state still referenced after the run")
     });
     let (digest, events, log) = state.recorder.into_inner().finish();
+    let results = state.results.into_inner();
 
     let failure = shared.failure.lock().take();
+    let context = std::mem::take(&mut *shared.failure_context.lock());
     let fail = |(at, kind)| {
         Err(Failure {
             seed: config.seed,
             at,
             kind,
+            context,
         })
     };
     match (body_result, failure) {
@@ -216,6 +222,7 @@ where
                 digest,
                 events,
                 log,
+                results,
             })
         }
     }

@@ -129,6 +129,7 @@ fn abandon(config: &Config, shared: &Shared) -> Failure {
         seed: config.seed,
         at,
         kind,
+        context: shared.failure_context.lock().clone(),
     }
 }
 

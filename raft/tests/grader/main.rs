@@ -18,6 +18,6 @@ where
     F: Fn() -> Fut + Send + Clone + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
-    let features = if raft::REFERENCE { "reference" } else { "" };
-    labtest::run(env!("CARGO_PKG_NAME"), features, body)
+    let features = labtest::features(raft::REFERENCE, &[]);
+    labtest::run(env!("CARGO_PKG_NAME"), &features, body)
 }

@@ -41,6 +41,16 @@ pub enum Cmd {
     Text(String),
 }
 
+impl Cmd {
+    /// The command in a few characters, for a report: an int, or a string's length.
+    fn short(&self) -> String {
+        match self {
+            Cmd::Int(v) => v.to_string(),
+            Cmd::Text(t) => format!("a string of {} bytes", t.len()),
+        }
+    }
+}
+
 impl From<u64> for Cmd {
     fn from(v: u64) -> Self {
         Cmd::Int(v)
@@ -389,6 +399,7 @@ impl Config {
     /// MIT's `checkOneLeader`: within 10 rounds of 450-549 ms, exactly one leader in the
     /// newest term among connected peers. Returns it.
     pub async fn check_one_leader(&self) -> usize {
+        let _step = labtest::step("check_one_leader: waiting for one leader");
         for _ in 0..10 {
             sleep(Duration::from_millis(450 + sim::random_range(0..100))).await;
             let mut leaders: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
@@ -475,6 +486,7 @@ impl Config {
     /// MIT's `wait`: waits (up to about 20 s) for `n` peers to apply `index`. Returns `None`
     /// if some peer has moved past `start_term` (then nothing can be promised).
     pub async fn wait(&self, index: u64, n: usize, start_term: Option<u64>) -> Option<Cmd> {
+        let _step = labtest::step(format!("wait: for {n} peers to apply index {index}"));
         let mut to = Duration::from_millis(10);
         for _ in 0..30 {
             if self.n_committed(index).0 >= n {
@@ -502,6 +514,10 @@ impl Config {
     /// a failed attempt is retried (possibly at a new index). Returns the index.
     pub async fn one(&self, cmd: impl Into<Cmd>, expected: usize, retry: bool) -> u64 {
         let cmd = cmd.into();
+        let _step = labtest::step(format!(
+            "one({}): waiting for {expected} peers to agree",
+            cmd.short()
+        ));
         let t0 = sim::now();
         let mut starts = 0;
         let mut accepted = None;
@@ -579,7 +595,7 @@ impl Config {
             bytes: Some(self.net.total_bytes() - begin.bytes),
             cmds: self.applied.lock().max_index - begin.max_index,
         };
-        println!("{}", report::passed(&begin.title, &m));
+        report::print_passed(&begin.title, &m);
     }
 }
 

@@ -25,14 +25,12 @@ where
     F: Fn() -> Fut + Send + Clone + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
-    let features = if shardkv::REFERENCE {
-        "reference"
-    } else if shardmaster::REFERENCE {
-        "raft/reference,shardmaster/reference" // a student's shardkv on the reference layers
-    } else if raft::REFERENCE {
-        "raft/reference" // a student's shardkv and shard master on the reference Raft
-    } else {
-        ""
-    };
-    labtest::run(env!("CARGO_PKG_NAME"), features, body)
+    let features = labtest::features(
+        shardkv::REFERENCE,
+        &[
+            ("shardmaster", shardmaster::REFERENCE),
+            ("raft", raft::REFERENCE),
+        ],
+    );
+    labtest::run(env!("CARGO_PKG_NAME"), &features, body)
 }

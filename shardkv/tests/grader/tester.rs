@@ -82,18 +82,21 @@ impl TestClerk {
     /// `Clerk::get`.
     pub async fn get(&mut self, key: &str) -> String {
         let OwnNode { ck, node } = &mut self.0;
+        let _in_flight = labtest::clerk_call(node.name(), "Get", &format!("{key:?}"));
         node.enter_async(ck.get(key)).await
     }
 
     /// `Clerk::put`.
     pub async fn put(&mut self, key: &str, value: &str) {
         let OwnNode { ck, node } = &mut self.0;
+        let _in_flight = labtest::clerk_call(node.name(), "Put", &format!("{key:?}"));
         node.enter_async(ck.put(key, value)).await
     }
 
     /// `Clerk::append`.
     pub async fn append(&mut self, key: &str, value: &str) {
         let OwnNode { ck, node } = &mut self.0;
+        let _in_flight = labtest::clerk_call(node.name(), "Append", &format!("{key:?}"));
         node.enter_async(ck.append(key, value)).await
     }
 }
@@ -113,8 +116,8 @@ struct Group {
 
 /// A shard master server; they never crash in these tests.
 struct Ctrler {
-    _sm: ShardMaster,
-    _node: Node,
+    sm: ShardMaster,
+    node: Node,
 }
 
 /// The shardkv test configuration (MIT's `config`).
@@ -124,7 +127,7 @@ pub struct Config {
     /// Counter that makes every end name unique (MIT: `randstring(20)`).
     made: Arc<AtomicU64>,
     /// The shard master servers, kept running for the whole test.
-    _ctrlers: Vec<Ctrler>,
+    ctrlers: Vec<Ctrler>,
     groups: Mutex<Vec<Group>>,
     /// The tester's own shard master clerk (MIT's `mck`), on its node. An async lock: calls
     /// await under it.
@@ -158,7 +161,7 @@ impl Config {
             net,
             max_raft_state,
             made,
-            _ctrlers: ctrlers,
+            ctrlers,
             groups: Mutex::new(groups),
             mck: tokio::sync::Mutex::new(OwnNode::new("mck".into(), || {
                 shardmaster::Clerk::new(mck_ends.1)
@@ -168,7 +171,31 @@ impl Config {
             cfg.start_group(gi);
         }
         cfg.net.set_reliable(!unreliable);
+        let watched = Arc::downgrade(&cfg);
+        labtest::fail_without_a_leader("the shard masters", raft::REFERENCE, move || {
+            watched.upgrade().is_none_or(|cfg| {
+                cfg.ctrlers
+                    .iter()
+                    .any(|c| c.node.enter(|| c.sm.get_state().1))
+            })
+        });
+        for gi in 0..NGROUPS {
+            let watched = Arc::downgrade(&cfg);
+            let what = format!("group {}", cfg.gid(gi));
+            labtest::fail_without_a_leader(&what, raft::REFERENCE, move || {
+                watched.upgrade().is_none_or(|cfg| cfg.group_has_leader(gi))
+            });
+        }
         cfg
+    }
+
+    /// Whether a running server of group index `gi` believes it leads.
+    fn group_has_leader(&self, gi: usize) -> bool {
+        self.groups.lock()[gi].servers.iter().any(|slot| {
+            slot.running
+                .as_ref()
+                .is_some_and(|s| s.on_server(|kv| kv.get_state().1))
+        })
     }
 
     /// The gid of group index `gi`.
@@ -296,6 +323,8 @@ impl Config {
     /// MIT's `joinm`: the groups join in one Join.
     pub async fn join_many(&self, gis: &[usize]) {
         let groups = self.groups_for(gis);
+        let gids: Vec<&Gid> = groups.keys().collect();
+        let _in_flight = labtest::clerk_call("mck", "Join", &format!("{gids:?}"));
         let mut mck = self.mck.lock().await;
         let OwnNode { ck, node } = &mut *mck;
         node.enter_async(ck.join(groups)).await;
@@ -309,6 +338,7 @@ impl Config {
     /// MIT's `leavem`: the groups leave in one Leave.
     pub async fn leave_many(&self, gis: &[usize]) {
         let gids: Vec<Gid> = gis.iter().map(|&gi| self.gid(gi)).collect();
+        let _in_flight = labtest::clerk_call("mck", "Leave", &format!("{gids:?}"));
         let mut mck = self.mck.lock().await;
         let OwnNode { ck, node } = &mut *mck;
         node.enter_async(ck.leave(gids)).await;
@@ -316,6 +346,7 @@ impl Config {
 
     /// The latest configuration, through the tester's clerk (MIT's `cfg.mck.Query(-1)`).
     pub async fn query(&self) -> ShardConfig {
+        let _in_flight = labtest::clerk_call("mck", "Query", "None");
         let mut mck = self.mck.lock().await;
         let OwnNode { ck, node } = &mut *mck;
         node.enter_async(ck.query(None)).await
@@ -358,6 +389,14 @@ impl Config {
             .flat_map(|g| g.servers.iter())
             .map(|s| s.saved.raft_state_size() + s.saved.snapshot_size())
             .sum()
+    }
+}
+
+/// MIT's shardkv tests print no statistics; the run's RPCs (every call on the tester's network,
+/// to the shard masters and the groups) still reach tools, on the `lab-result` line.
+impl Drop for Config {
+    fn drop(&mut self) {
+        labtest::report::record_rpcs(self.net.total_count());
     }
 }
 
@@ -405,14 +444,12 @@ fn start_ctrler(net: &Network, made: &AtomicU64, i: usize) -> Ctrler {
         server
     });
     net.add_server(&me, server);
-    Ctrler {
-        _sm: sm,
-        _node: node,
-    }
+    Ctrler { sm, node }
 }
 
 /// MIT's `check`: a Get of `key` must return `value`.
 pub async fn check(ck: &mut TestClerk, key: &str, value: &str) {
+    let _step = labtest::step(format!("check: Get({key:?})"));
     let v = ck.get(key).await;
     assert!(
         v == value,
@@ -438,11 +475,13 @@ pub fn ms(ms: u64) -> Duration {
 /// Prints a test's title as it starts (MIT prints it first, then "  ... Passed").
 pub fn begin(title: &str) {
     println!("{title}");
+    labtest::section(title.trim_end_matches(" ...").to_string());
 }
 
 /// Prints MIT's "  ... Passed" (the shardkv tests print no statistics).
 pub fn passed() {
     println!("  ... Passed");
+    labtest::end_section();
 }
 
 /// The keys "0".."n-1" with a random value of `len` characters each.
@@ -517,6 +556,7 @@ impl Appenders {
     /// every key's value as it must now be.
     pub async fn stop(self) -> Vec<String> {
         self.done.store(true, Ordering::SeqCst);
+        let _step = labtest::step("waiting for the appending clerks to finish their Appends");
         let mut values = Vec::with_capacity(self.tasks.len());
         for task in self.tasks {
             values.push(task.await.expect("an appending clerk failed"));

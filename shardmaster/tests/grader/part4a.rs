@@ -39,10 +39,12 @@ fn ok(result: Result<(), String>) {
 
 fn title(title: &str) {
     println!("{title} ...");
+    labtest::section(title.to_string());
 }
 
 fn passed() {
     println!("  ... Passed");
+    labtest::end_section();
 }
 
 /// A group: its gid and server names.
@@ -175,6 +177,7 @@ async fn concurrent_leave_join(cfg: &Tester, ck: &mut TestClerk) -> Vec<Gid> {
 /// through the clerk's retries. The check itself (the new leader's latest configuration is the
 /// old leader's) holds either way; this only waits as intended.
 async fn wait_for_leader(cfg: &Tester) -> usize {
+    let _step = labtest::step("waiting for a leader");
     for attempt in 0..=3 {
         if let Some(leader) = cfg.leader() {
             return leader;

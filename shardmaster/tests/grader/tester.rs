@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use labrpc::sim::{self, Node};
 use labrpc::{Network, Server};
@@ -46,21 +47,27 @@ pub struct TestClerk {
 impl TestClerk {
     /// `Clerk::query`.
     pub async fn query(&mut self, num: Option<u64>) -> Config {
+        let _in_flight = labtest::clerk_call(self.node.name(), "Query", &format!("{num:?}"));
         self.node.enter_async(self.ck.query(num)).await
     }
 
     /// `Clerk::join`.
     pub async fn join(&mut self, servers: BTreeMap<Gid, Vec<String>>) {
+        let gids: Vec<&Gid> = servers.keys().collect();
+        let _in_flight = labtest::clerk_call(self.node.name(), "Join", &format!("{gids:?}"));
         self.node.enter_async(self.ck.join(servers)).await
     }
 
     /// `Clerk::leave`.
     pub async fn leave(&mut self, gids: Vec<Gid>) {
+        let _in_flight = labtest::clerk_call(self.node.name(), "Leave", &format!("{gids:?}"));
         self.node.enter_async(self.ck.leave(gids)).await
     }
 
     /// `Clerk::move_shard`.
     pub async fn move_shard(&mut self, shard: usize, gid: Gid) {
+        let args = format!("shard {shard}, gid {gid}");
+        let _in_flight = labtest::clerk_call(self.node.name(), "Move", &args);
         self.node.enter_async(self.ck.move_shard(shard, gid)).await
     }
 }
@@ -77,7 +84,8 @@ struct Slot {
 pub struct Tester {
     n: usize,
     net: Network,
-    slots: Mutex<Vec<Slot>>,
+    /// Shared with the task that watches for the first leader.
+    slots: Arc<Mutex<Vec<Slot>>>,
     ends: EndMaker,
     /// Clerks made so far (they are named clerk0, clerk1, ...).
     clerks: AtomicUsize,
@@ -98,7 +106,7 @@ impl Tester {
             n,
             ends: EndMaker::new(net.clone()),
             net,
-            slots: Mutex::new(slots),
+            slots: Arc::new(Mutex::new(slots)),
             clerks: AtomicUsize::new(0),
         };
         for i in 0..n {
@@ -106,6 +114,12 @@ impl Tester {
         }
         t.connect_all();
         t.net.set_reliable(!unreliable);
+        let slots = Arc::downgrade(&t.slots);
+        labtest::fail_without_a_leader("the shard masters", raft::REFERENCE, move || {
+            slots
+                .upgrade()
+                .is_none_or(|slots| leader_of(&slots.lock()).is_some())
+        });
         t
     }
 
@@ -139,13 +153,7 @@ impl Tester {
 
     /// MIT's `Leader()`: the first running server that believes it leads.
     pub fn leader(&self) -> Option<usize> {
-        let slots = self.slots.lock();
-        (0..self.n).find(|&i| {
-            slots[i]
-                .running
-                .as_ref()
-                .is_some_and(|s| s.on_server(|sm| sm.get_state().1))
-        })
+        leader_of(&self.slots.lock())
     }
 
     /// MIT's `makeClient(to)`: a clerk with fresh ends to every server, in a random order,
@@ -202,4 +210,21 @@ impl Tester {
         self.net.add_server(&i.to_string(), server);
         self.slots.lock()[i].running = Some(running);
     }
+}
+
+/// MIT's shardmaster tests print no statistics; the run's RPCs still reach tools, on the
+/// `lab-result` line.
+impl Drop for Tester {
+    fn drop(&mut self) {
+        labtest::report::record_rpcs(self.net.total_count());
+    }
+}
+
+/// The first running server of `slots` that believes it leads.
+fn leader_of(slots: &[Slot]) -> Option<usize> {
+    slots.iter().position(|slot| {
+        slot.running
+            .as_ref()
+            .is_some_and(|s| s.on_server(|sm| sm.get_state().1))
+    })
 }
