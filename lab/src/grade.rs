@@ -25,8 +25,13 @@ pub struct TestGrade {
     /// `pass`, `fail` (no seed passed) or `flaky`.
     pub verdict: String,
     pub failing_seeds: Vec<u64>,
+    /// The command that replays the first failing seed.
     pub replay: Option<String>,
+    /// The diagnosis of the first failing seed (seed, virtual time, what went wrong).
+    pub message: Option<String>,
     pub mean_virtual_secs: f64,
+    /// Mean wall-clock seconds per run (machine-dependent, unlike everything else here).
+    pub mean_wall_secs: f64,
     pub mean_rpcs: Option<f64>,
 }
 
@@ -37,6 +42,8 @@ pub struct Grade {
     pub seeds: Vec<u64>,
     pub points: u32,
     pub earned: u32,
+    /// Wall-clock seconds the whole grade took.
+    pub wall_secs: f64,
     pub tests: Vec<TestGrade>,
 }
 
@@ -50,6 +57,7 @@ pub fn grade(
     seeds: u64,
     opts: &PoolOptions,
 ) -> Grade {
+    let start = std::time::Instant::now();
     let jobs: Vec<Job> = (0..tests.len())
         .flat_map(|test| {
             (0..seeds).map(move |i| Job {
@@ -91,12 +99,17 @@ pub fn grade(
             replay: failing_seeds
                 .first()
                 .map(|&seed| replay_command(build, test, seed)),
+            message: results
+                .iter()
+                .find(|r| !r.passed())
+                .map(|r| r.message.clone()),
             failing_seeds,
             mean_virtual_secs: results
                 .iter()
                 .map(|r| r.virtual_ms.unwrap_or(0) as f64 / 1000.0)
                 .sum::<f64>()
                 / n,
+            mean_wall_secs: results.iter().map(|r| r.wall.as_secs_f64()).sum::<f64>() / n,
             mean_rpcs: (!rpcs.is_empty())
                 .then(|| rpcs.iter().sum::<u64>() as f64 / rpcs.len() as f64),
         });
@@ -106,6 +119,7 @@ pub fn grade(
         seeds: (first..first + seeds).collect(),
         points: grades.iter().map(|g| g.points).sum(),
         earned: grades.iter().map(|g| g.earned).sum(),
+        wall_secs: start.elapsed().as_secs_f64(),
         tests: grades,
     }
 }
@@ -149,4 +163,90 @@ pub fn table(grade: &Grade) -> String {
         ));
     }
     out
+}
+
+/// What a test's grade says in words, for the formats a course's tools show: the verdict with
+/// the seeds that failed, the first failure's diagnosis and the command that replays it.
+pub fn explain(t: &TestGrade) -> String {
+    let mut out = format!(
+        "{}: passed {} of {} seeds, {}/{} points",
+        t.verdict, t.passed, t.runs, t.earned, t.points
+    );
+    if !t.failing_seeds.is_empty() {
+        out.push_str(&format!("\nfailing seeds: {:?}", t.failing_seeds));
+    }
+    if let Some(message) = t.message.as_deref().filter(|m| !m.is_empty()) {
+        out.push_str(&format!("\nfirst failure: {message}"));
+    }
+    if let Some(replay) = &t.replay {
+        out.push_str(&format!("\nreplay: {replay}"));
+    }
+    out
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    fn test(name: &str, part: &str, points: u32, failing: &[u64], runs: usize) -> TestGrade {
+        let passed = runs - failing.len();
+        let verdict = match (passed, failing.len()) {
+            (_, 0) => "pass",
+            (0, _) => "fail",
+            _ => "flaky",
+        };
+        let seed = failing.first().copied();
+        TestGrade {
+            test: name.into(),
+            lab: "raft".into(),
+            part: part.into(),
+            points,
+            earned: if failing.is_empty() { points } else { 0 },
+            runs,
+            passed,
+            verdict: verdict.into(),
+            failing_seeds: failing.to_vec(),
+            replay: seed.map(|s| {
+                format!("LAB_SEED={s} cargo test -p raft --release --test grader part{}::{name} -- --exact", part.to_lowercase())
+            }),
+            message: seed.map(|s| {
+                format!(
+                    "seed {s}, virtual time 4.966 s: panic in tester at raft/tests/grader/tester.rs:411:9: \
+                     expected one leader, got none <&\"'> \u{1b}[31m"
+                )
+            }),
+            mean_virtual_secs: 4.5,
+            mean_wall_secs: 0.25,
+            mean_rpcs: Some(58.0),
+        }
+    }
+
+    /// A grade of three tests: one passed, one failed on every seed, one flaky (weight 3).
+    pub fn sample() -> Grade {
+        let tests = vec![
+            test("initial_election_2a", "2A", 1, &[], 3),
+            test("reelection_2a", "2A", 1, &[1, 2, 3], 3),
+            test("figure8_2c", "2C", 3, &[2], 3),
+        ];
+        Grade {
+            selection: "raft".into(),
+            seeds: vec![1, 2, 3],
+            points: tests.iter().map(|t| t.points).sum(),
+            earned: tests.iter().map(|t| t.earned).sum(),
+            wall_secs: 12.5,
+            tests,
+        }
+    }
+
+    #[test]
+    fn explains_verdict_seeds_diagnosis_and_replay() {
+        let g = sample();
+        assert_eq!(
+            explain(&g.tests[0]),
+            "pass: passed 3 of 3 seeds, 1/1 points"
+        );
+        let flaky = explain(&g.tests[2]);
+        assert!(flaky.starts_with("flaky: passed 2 of 3 seeds, 0/3 points\nfailing seeds: [2]\nfirst failure: seed 2, virtual time"), "{flaky}");
+        assert!(flaky.ends_with("\nreplay: LAB_SEED=2 cargo test -p raft --release --test grader part2c::figure8_2c -- --exact"), "{flaky}");
+    }
 }

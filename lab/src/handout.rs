@@ -2,7 +2,9 @@
 //!
 //! The workspace as of its last commit (HEAD), without the reference solutions
 //! (`*/src/reference/`, `rsm/`), the mutants, the instructors' benchmarks and CI, and with the
-//! reference-only lines taken out of the files that keep them. Those lines are marked in the
+//! reference-only lines taken out of the files that keep them; with the students' README
+//! (`handout_readme.md`) and a GitHub Actions workflow that runs the graders on every push
+//! (`handout_workflow.yml`). Those lines are marked in the
 //! sources:
 //!
 //! ```text
@@ -26,6 +28,9 @@ use crate::git::{committed_files, uncommitted, Uncommitted};
 
 /// The README of the student repository.
 const STUDENT_README: &str = include_str!("handout_readme.md");
+
+/// The student repository's CI: the graders on every push (GitHub Actions).
+const STUDENT_WORKFLOW: &str = include_str!("handout_workflow.yml");
 
 /// Paths (prefixes) that stay out of the student repository.
 const EXCLUDED: &[&str] = &[
@@ -98,6 +103,11 @@ pub fn write(root: &Path, dir: &Path, allow_dirty: bool) -> Result<Written, Stri
         STUDENT_README.as_bytes().to_vec(),
         false,
     ));
+    files.push((
+        PathBuf::from(".github/workflows/grade.yml"),
+        STUDENT_WORKFLOW.as_bytes().to_vec(),
+        false,
+    ));
     for (path, bytes, executable) in &files {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
@@ -115,14 +125,14 @@ pub fn write(root: &Path, dir: &Path, allow_dirty: bool) -> Result<Written, Stri
 }
 
 #[cfg(unix)]
-fn make_executable(path: &Path) -> Result<(), String> {
+pub fn make_executable(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(not(unix))]
-fn make_executable(_: &Path) -> Result<(), String> {
+pub fn make_executable(_: &Path) -> Result<(), String> {
     Ok(())
 }
 
@@ -220,8 +230,8 @@ mod tests {
         assert!(!out.exists(), "wrote a handout it refused");
 
         let written = write(&repo.0, &out, true).unwrap();
-        // Cargo.toml, the committed raft.rs and the student README.
-        assert_eq!(written.files, 3);
+        // Cargo.toml, the committed raft.rs, the student README and CI workflow.
+        assert_eq!(written.files, 4);
         let left_out: Vec<&str> = written.left_out.iter().map(|u| u.path.as_str()).collect();
         assert_eq!(left_out, ["raft/src/raft.rs"]);
         let raft = std::fs::read_to_string(out.join("raft/src/raft.rs")).unwrap();

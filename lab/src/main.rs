@@ -5,6 +5,8 @@
 //! cargo lab stress figure8_2c -n 1000 --fail-fast
 //! cargo lab stress kvraft -n 50 --check-determinism
 //! cargo lab grade raft --reference    # score table and JSON
+//! cargo lab grade 2a,2b --format gradescope --out results.json  # or --format junit
+//! cargo lab autograder ag --parts 2a,2b --seeds 5  # a Gradescope autograder (zip its contents)
 //! cargo lab handout ../student-repo   # the student repository, from the last commit
 //! cargo lab trace figure8_2c --seed 7  # every peer's events in that run
 //! cargo lab trace figure8_2c --seed 7 --html
@@ -12,12 +14,20 @@
 //! ```
 //!
 //! Filters work as in `cargo test`: a lab (`raft`, `kvraft`, `shardmaster`, `shardkv`), a part
-//! (`2a`), or any part of a test's name. Tests run the student's code unless `--reference` is
-//! given, in release mode unless `--debug` is.
+//! (`2a`), or any part of a test's name; several, separated by commas (`2a,2b`), select the
+//! tests any of them selects. `grade` writes its JSON (`--format json`, the default),
+//! Gradescope's `results.json` (`--format gradescope`) or JUnit XML (`--format junit`) to
+//! `--out` (also spelled `--json`); with `gradescope` or `junit`, graders that do not build
+//! still give a file, of score 0 with the compiler's errors. `autograder` writes a Gradescope
+//! autograder (`setup.sh`, `run_autograder`, the handout; see `autograder.rs`). Tests run the
+//! student's code unless `--reference` is given, in release mode unless `--debug` is.
 
+mod autograder;
 mod git;
 mod grade;
+mod gradescope;
 mod handout;
+mod junit;
 mod mutants;
 mod pool;
 mod run;
@@ -28,10 +38,10 @@ mod weights;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::pool::{default_workers, PoolOptions};
-use crate::suite::{grader_tests, labs_for, selects, workspace_root, Build};
+use crate::suite::{grader_tests, selects, workspace_root, Build};
 use crate::weights::Weights;
 
 #[derive(Parser)]
@@ -63,9 +73,10 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
-    /// Grade lab parts: every test on K seeds, a score table, and JSON.
+    /// Grade lab parts: every test on K seeds, a score table, and JSON (or Gradescope's
+    /// results.json, or JUnit XML).
     Grade {
-        /// A lab (raft), a part (2b), or all.
+        /// A lab (raft), a part (2b), several separated by commas (2a,2b), or all.
         selection: String,
         /// Seeds per test (at least 1).
         #[arg(short = 'k', long, default_value_t = 5, value_parser = at_least_one::<u64>)]
@@ -74,11 +85,33 @@ enum Cmd {
         /// is worth 1 point, a name that is not a test is an error.
         #[arg(long)]
         weights: Option<PathBuf>,
-        /// Where to write the JSON (default: target/lab-reports/grade-<selection>.json).
-        #[arg(long)]
-        json: Option<PathBuf>,
+        /// Where to write the grade (default: target/lab-reports/grade-<selection>.json,
+        /// gradescope-<selection>.json or junit-<selection>.xml).
+        #[arg(long, visible_alias = "json")]
+        out: Option<PathBuf>,
+        /// What to write: the tool's own JSON, Gradescope's results.json, or JUnit XML.
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
         #[command(flatten)]
         common: Common,
+    },
+    /// Write a Gradescope autograder: setup.sh, run_autograder and the handout (zip the
+    /// directory's contents).
+    Autograder {
+        /// The directory to create (must not exist, or be empty).
+        dir: PathBuf,
+        /// The parts to grade, separated by commas (2a,2b).
+        #[arg(long, required = true)]
+        parts: String,
+        /// Seeds per test (at least 1).
+        #[arg(short = 'k', long, default_value_t = 5, value_parser = at_least_one::<u64>)]
+        seeds: u64,
+        /// Points per test, as for grade (copied into the autograder).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Hand out the last commit even though files it includes have uncommitted changes.
+        #[arg(long)]
+        allow_dirty: bool,
     },
     /// Write the student repository (no reference solutions), as of the last commit.
     Handout {
@@ -96,8 +129,11 @@ enum Cmd {
         /// Write the HTML timeline (one column per peer) instead of printing the events.
         #[arg(long)]
         html: bool,
+        /// The seed to run.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
         #[command(flatten)]
-        common: Common,
+        build: BuildOpts,
     },
     /// Run each mutant (a reference solution with one classic bug) against its lab's tests.
     Mutants {
@@ -109,6 +145,29 @@ enum Cmd {
     },
 }
 
+/// What `grade` writes.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// The tool's own JSON: every field of the grade.
+    Json,
+    /// Gradescope's autograder results.json.
+    Gradescope,
+    /// JUnit XML: a testsuite per lab part, a testcase per test.
+    Junit,
+}
+
+impl Format {
+    /// The default file name of a grade of `selection` in this format.
+    fn file_name(self, selection: &str) -> String {
+        match self {
+            Format::Json => format!("grade-{selection}.json"),
+            Format::Gradescope => format!("gradescope-{selection}.json"),
+            Format::Junit => format!("junit-{selection}.xml"),
+        }
+    }
+}
+
+/// The options of the commands that run many tests on many seeds.
 #[derive(Args)]
 struct Common {
     /// First seed.
@@ -117,15 +176,23 @@ struct Common {
     /// Parallel runs (default: one per core; at least 1).
     #[arg(short = 'j', long, value_parser = at_least_one::<usize>)]
     jobs: Option<usize>,
-    /// Test the reference solutions instead of the student's code.
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    build: BuildOpts,
+}
+
+/// Which code to build, and how.
+#[derive(Args)]
+struct BuildOpts {
+    /// Test the reference solutions (the lab's and every layer's below it) instead of the
+    /// student's code.
     #[arg(long)]
     reference: bool,
     /// Build in the default (debug) profile instead of release.
     #[arg(long)]
     debug: bool,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
 }
 
 /// A count that must be at least 1: zero seeds or workers would run nothing, and a grade or a
@@ -190,15 +257,40 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             selection,
             seeds,
             weights,
-            json,
+            out,
+            format,
             common,
         } => {
             check_seeds(common.seed, seeds)?;
+            let path = out.unwrap_or_else(|| {
+                root.join("target/lab-reports")
+                    .join(format.file_name(&selection))
+            });
             let build = build(&common, root.clone());
-            let (all, tests) = select(&build, &selection)?;
-            let weights = match weights {
-                Some(path) => load_weights(&path, &all, &tests)?,
-                None => Weights::default(),
+            let selected = select(&build, &selection).and_then(|(all, tests)| {
+                let weights = match &weights {
+                    Some(path) => load_weights(path, &all, &tests)?,
+                    None => Weights::default(),
+                };
+                Ok((tests, weights))
+            });
+            let (tests, weights) = match selected {
+                Ok(selected) => selected,
+                Err(e) => {
+                    // A course's tools get a file saying why there is no grade.
+                    let text = match format {
+                        Format::Json => None,
+                        Format::Gradescope => {
+                            Some(gradescope::to_json(&gradescope::not_graded(&e)))
+                        }
+                        Format::Junit => Some(junit::not_graded(&selection, &e)),
+                    };
+                    if let Some(text) = text {
+                        write_file(&path, &text)?;
+                        eprintln!("wrote a grade of 0 to {}", path.display());
+                    }
+                    return Err(e);
+                }
             };
             let opts = pool_options(&common, false, false);
             let g = grade::grade(
@@ -211,21 +303,27 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 &opts,
             );
             print!("{}", grade::table(&g));
-            let path = json.unwrap_or_else(|| {
-                root.join("target/lab-reports")
-                    .join(format!("grade-{selection}.json"))
-            });
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-            }
-            let text = serde_json::to_string_pretty(&g).map_err(|e| e.to_string())?;
-            std::fs::write(&path, text + "\n")
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            println!("JSON: {}", path.display());
+            let text = match format {
+                Format::Json => serde_json::to_string_pretty(&g).map_err(|e| e.to_string())? + "\n",
+                Format::Gradescope => gradescope::to_json(&gradescope::results(&g)),
+                Format::Junit => junit::xml(&g),
+            };
+            write_file(&path, &text)?;
+            let label = match format {
+                Format::Json => "JSON",
+                Format::Gradescope => "Gradescope results",
+                Format::Junit => "JUnit XML",
+            };
+            println!("{label}: {}", path.display());
             Ok(exit(g.earned == g.points))
         }
-        Cmd::Trace { test, html, common } => {
-            let build = build(&common, root);
+        Cmd::Trace {
+            test,
+            html,
+            seed,
+            build: opts,
+        } => {
+            let build = build_of(&opts, root);
             let (_, tests) = select(&build, &test)?;
             let [test] = &tests[..] else {
                 let names: Vec<_> = tests.iter().map(|t| t.name.as_str()).collect();
@@ -237,7 +335,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             };
             let status = std::process::Command::new(&test.binary)
                 .args(["--exact", &test.name, "--nocapture", "--test-threads=1"])
-                .env("LAB_SEED", common.seed.to_string())
+                .env("LAB_SEED", seed.to_string())
                 .env("LAB_TRACE", if html { "html" } else { "1" })
                 .env_remove("LAB_SEEDS")
                 .status()
@@ -261,6 +359,29 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Autograder {
+            dir,
+            parts,
+            seeds,
+            weights,
+            allow_dirty,
+        } => {
+            let opts = autograder::Options {
+                parts: autograder::parse_parts(&parts)?,
+                seeds,
+                weights: weights.as_deref(),
+                allow_dirty,
+            };
+            let files = autograder::write(&root, &dir, &opts)?;
+            println!(
+                "wrote a Gradescope autograder for parts {} ({} seeds per test; the handout, {files} \
+                 files, as of the last commit) to {}; upload a zip of its contents",
+                opts.parts.join(", ").to_uppercase(),
+                seeds,
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Mutants { names, seeds } => {
             let caught = mutants::run(&root, &names, seeds)?;
             Ok(exit(caught))
@@ -268,10 +389,21 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     }
 }
 
+fn write_file(path: &std::path::Path, text: &str) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 fn build(common: &Common, root: PathBuf) -> Build {
+    build_of(&common.build, root)
+}
+
+fn build_of(opts: &BuildOpts, root: PathBuf) -> Build {
     Build {
-        reference: common.reference,
-        release: !common.debug,
+        reference: opts.reference,
+        release: !opts.debug,
         root,
         target_dir: None,
     }
@@ -286,21 +418,43 @@ fn pool_options(common: &Common, fail_fast: bool, check_determinism: bool) -> Po
     }
 }
 
-/// Builds the labs the filter needs; returns all their grader tests and those it selects.
+/// Builds the labs the filter needs; returns all their grader tests and those it selects. A
+/// filter may be several, separated by commas: a test is selected if any of them selects it.
 fn select(
     build: &Build,
     filter: &str,
 ) -> Result<(Vec<suite::GraderTest>, Vec<suite::GraderTest>), String> {
-    suite::check_filter(filter)?;
-    let labs = labs_for(filter);
+    let filters: Vec<&str> = filter
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .collect();
+    if filters.is_empty() {
+        return Err(format!("{filter:?} names no lab, part or test"));
+    }
+    let mut labs: Vec<&str> = Vec::new();
+    for f in &filters {
+        suite::check_filter(f)?;
+        for lab in suite::labs_to_build(&build.root, f) {
+            if !labs.contains(&lab) {
+                labs.push(lab);
+            }
+        }
+    }
+    // In the labs' order, as a single filter gives them.
+    labs.sort_by_key(|lab| suite::LABS.iter().position(|(l, _)| l == lab));
     eprintln!("building the {} grader(s)...", labs.join(", "));
     let all = grader_tests(build, &labs)?;
-    let tests: Vec<_> = all.iter().filter(|t| selects(filter, t)).cloned().collect();
+    let tests: Vec<_> = all
+        .iter()
+        .filter(|t| filters.iter().any(|f| selects(f, t)))
+        .cloned()
+        .collect();
     if tests.is_empty() {
         let labs: Vec<&str> = suite::LABS.iter().map(|(lab, _)| *lab).collect();
         return Err(format!(
             "no grader test matches {filter:?}: give a lab ({}), a part ({}) or part of a \
-             test's name",
+             test's name, or several separated by commas",
             labs.join(", "),
             suite::all_parts().join(", ")
         ));
@@ -375,6 +529,66 @@ mod tests {
             "{err}"
         );
         assert!(Cli::try_parse_from(["cargo lab", "grade", "raft", "-k", "1"]).is_ok());
+    }
+
+    #[test]
+    fn grade_writes_any_format_to_out_also_spelled_json() {
+        for (args, format, out) in [
+            (&["grade", "2a"][..], Format::Json, None),
+            (
+                &[
+                    "grade",
+                    "2a,2b",
+                    "--format",
+                    "gradescope",
+                    "--out",
+                    "r.json",
+                ],
+                Format::Gradescope,
+                Some("r.json"),
+            ),
+            (
+                &["grade", "raft", "--format", "junit", "--json", "j.xml"],
+                Format::Junit,
+                Some("j.xml"),
+            ),
+        ] {
+            let cli = Cli::try_parse_from([&["cargo lab"], args].concat()).unwrap();
+            let Cmd::Grade {
+                format: f, out: o, ..
+            } = cli.command
+            else {
+                panic!("{args:?} is not grade");
+            };
+            assert!(f == format, "{args:?}");
+            assert_eq!(o, out.map(PathBuf::from), "{args:?}");
+        }
+        assert_eq!(Format::Junit.file_name("2a,2b"), "junit-2a,2b.xml");
+        assert!(parse_error(&["grade", "2a", "--format", "xml"]).contains("gradescope"));
+        assert!(parse_error(&["autograder", "ag"]).contains("--parts"));
+    }
+
+    /// A trace is one run: options about many runs would do nothing there, so they are refused.
+    #[test]
+    fn trace_takes_no_options_that_would_do_nothing() {
+        for flag in ["-j", "--quiet"] {
+            let mut args = vec!["trace", "initial_election_2a", flag];
+            if flag == "-j" {
+                args.push("2");
+            }
+            let err = parse_error(&args);
+            assert!(err.contains("unexpected argument"), "{err}");
+        }
+        let ok = [
+            "cargo lab",
+            "trace",
+            "x",
+            "--seed",
+            "7",
+            "--reference",
+            "--debug",
+        ];
+        assert!(Cli::try_parse_from(ok).is_ok());
     }
 
     #[test]

@@ -116,8 +116,13 @@ fn read_in_background<R: Read + Send + 'static>(
     })
 }
 
-/// Reads the `lab-result` line, the failure's diagnosis and MIT's "Passed" line.
+/// Reads the `lab-result` line, the failure's diagnosis and the RPC count: the `rpcs` field
+/// of the `lab-result` line (which every lab's tester reports, see `labtest::report`), or else
+/// MIT's "Passed" line (Raft: time, peers, RPCs, bytes, commands; kvraft: time, peers, RPCs,
+/// ops).
 fn parse_output(out: &str, result: &mut RunResult) {
+    let mut passed_line_rpcs = None;
+    let mut result_line_rpcs = None;
     for line in out.lines() {
         // libtest prints "test name ... " without a newline before the test's own output.
         if let Some(rest) = line.find("lab-result ").map(|at| &line[at + 11..]) {
@@ -125,6 +130,7 @@ fn parse_output(out: &str, result: &mut RunResult) {
                 match field.split_once('=') {
                     Some(("status", v)) => result.status = v.to_string(),
                     Some(("virtual_ms", v)) => result.virtual_ms = v.parse().ok(),
+                    Some(("rpcs", v)) => result_line_rpcs = v.parse().ok(),
                     _ => {}
                 }
             }
@@ -132,9 +138,10 @@ fn parse_output(out: &str, result: &mut RunResult) {
             result.message = line.to_string();
         } else if let Some(rest) = line.trim_start().strip_prefix("... Passed --") {
             // time, peers, RPCs, ...
-            result.rpcs = rest.split_whitespace().nth(2).and_then(|v| v.parse().ok());
+            passed_line_rpcs = rest.split_whitespace().nth(2).and_then(|v| v.parse().ok());
         }
     }
+    result.rpcs = result_line_rpcs.or(passed_line_rpcs);
     if result.status != "ok" && result.message.is_empty() {
         result.message = out
             .lines()
@@ -162,7 +169,7 @@ pub fn replay_command(build: &Build, test: &GraderTest, seed: u64) -> String {
     format!(
         "LAB_SEED={seed} cargo test -p {}{} --test grader {} -- --exact",
         test.lab,
-        build.cargo_flags(),
+        build.cargo_flags(&test.lab),
         test.name
     )
 }
@@ -170,6 +177,55 @@ pub fn replay_command(build: &Build, test: &GraderTest, seed: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fresh(seed: u64) -> RunResult {
+        RunResult {
+            seed,
+            status: "crashed".into(),
+            virtual_ms: None,
+            wall: Duration::ZERO,
+            message: String::new(),
+            rpcs: None,
+        }
+    }
+
+    #[test]
+    fn reads_rpcs_from_the_result_line_for_every_lab_shape() {
+        // kvraft: MIT's 3A line (time, peers, RPCs, ops) in several measured parts; the result
+        // line carries their sum, and wins over the last human line.
+        let mut r = fresh(3);
+        let out = "test part3a::one_partition_3a ... Test: progress in majority (3A) ...\n  \
+                   ... Passed --   1.2  5   300   12\nTest: completion after heal (3A) ...\n  \
+                   ... Passed --   2.0  5   400   10\n\
+                   lab-result seed=3 status=ok virtual_ms=3200 rpcs=700\nok\n";
+        parse_output(out, &mut r);
+        assert_eq!(
+            (r.status.as_str(), r.virtual_ms, r.rpcs),
+            ("ok", Some(3200), Some(700))
+        );
+        // kvraft without a result field (an older labtest): the 3A line's third column.
+        let mut r = fresh(3);
+        parse_output(
+            "Test: basic (3A) ...\n  ... Passed --  15.3  5  9001  355\n\
+             lab-result seed=3 status=ok virtual_ms=15300\n",
+            &mut r,
+        );
+        assert_eq!(r.rpcs, Some(9001));
+        // shardmaster / shardkv: MIT's bare "... Passed", the count only on the result line.
+        let mut r = fresh(4);
+        parse_output(
+            "Test: Basic leave/join ...\n  ... Passed\nTest: Move ...\n  ... Passed\n\
+             test part4a::basic_4a ... lab-result seed=4 status=ok virtual_ms=9000 rpcs=1234\n",
+            &mut r,
+        );
+        assert_eq!((r.status.as_str(), r.rpcs), ("ok", Some(1234)));
+        let mut r = fresh(4);
+        parse_output(
+            "Test: static shards ...\n  ... Passed\nlab-result seed=4 status=ok virtual_ms=9\n",
+            &mut r,
+        );
+        assert_eq!((r.status.as_str(), r.rpcs), ("ok", None));
+    }
 
     #[test]
     fn reads_verdict_diagnosis_and_rpcs() {
@@ -203,6 +259,7 @@ mod tests {
                    test part2a::x ... lab-result seed=7 status=deadlock virtual_ms=1000\n";
         parse_output(out, &mut r);
         assert_eq!(r.status, "deadlock");
+        assert_eq!(r.rpcs, None);
         assert!(r
             .message
             .starts_with("seed 7, virtual time 1.000 s: deadlock"));

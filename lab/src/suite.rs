@@ -12,6 +12,28 @@ pub const LABS: &[(&str, &[&str])] = &[
     ("shardkv", &["4b"]),
 ];
 
+/// The labs each lab builds on (its layers below), whose reference solutions `--reference`
+/// also selects: a lab's own `reference` feature replaces only its own student files.
+const LAYERS_BELOW: &[(&str, &[&str])] = &[
+    ("raft", &[]),
+    ("kvraft", &["raft"]),
+    ("shardmaster", &["raft"]),
+    ("shardkv", &["shardmaster", "raft"]),
+];
+
+/// The cargo features that build `lab` on the reference solutions throughout: its own and
+/// those of every layer below it (`reference,raft/reference` for kvraft).
+pub fn reference_features(lab: &str) -> String {
+    let below = LAYERS_BELOW
+        .iter()
+        .find(|(name, _)| *name == lab)
+        .map_or(&[][..], |(_, below)| *below);
+    std::iter::once("reference".to_string())
+        .chain(below.iter().map(|layer| format!("{layer}/reference")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// One grader test: the lab it belongs to, the binary that runs it, and its full name
 /// (`part2a::initial_election_2a`).
 #[derive(Clone, Debug)]
@@ -45,14 +67,15 @@ pub struct Build {
 }
 
 impl Build {
-    /// The cargo arguments that select this build, for commands shown to people.
-    pub fn cargo_flags(&self) -> String {
+    /// The cargo arguments that select this build of `lab`, for commands shown to people.
+    pub fn cargo_flags(&self, lab: &str) -> String {
         let mut flags = String::new();
         if self.release {
             flags.push_str(" --release");
         }
         if self.reference {
-            flags.push_str(" --features reference");
+            flags.push_str(" --features ");
+            flags.push_str(&reference_features(lab));
         }
         flags
     }
@@ -74,6 +97,64 @@ pub fn labs_for(filter: &str) -> Vec<&'static str> {
         }
     }
     LABS.iter().map(|(lab, _)| *lab).collect()
+}
+
+/// The labs to build for `filter`: [`labs_for`], narrowed, for a filter that names no lab or
+/// part (`initial_election`), to the labs whose grader sources hold a test or module whose
+/// name contains it, so that tracing one Raft test does not build four labs' graders. A filter
+/// found in no source (a name the sources spell differently) still builds every lab: the
+/// binaries' own listings decide then.
+pub fn labs_to_build(root: &Path, filter: &str) -> Vec<&'static str> {
+    let labs = labs_for(filter);
+    if labs.len() == 1 || filter.eq_ignore_ascii_case("all") {
+        return labs;
+    }
+    let f = filter.to_ascii_lowercase();
+    let found: Vec<&'static str> = labs
+        .iter()
+        .copied()
+        .filter(|lab| {
+            grader_names(&root.join(lab).join("tests/grader"))
+                .iter()
+                .any(|name| name.contains(&f))
+        })
+        .collect();
+    if found.is_empty() {
+        labs
+    } else {
+        found
+    }
+}
+
+/// The module names and function names in a grader's sources (its `.rs` files, recursively):
+/// a superset of the path segments of its tests' names.
+fn grader_names(dir: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return names;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            names.extend(grader_names(&path));
+            continue;
+        }
+        if path.extension().is_none_or(|ext| ext != "rs") {
+            continue;
+        }
+        if let Some(stem) = path.file_stem() {
+            names.push(stem.to_string_lossy().to_ascii_lowercase());
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        names.extend(text.split("fn ").skip(1).filter_map(|rest| {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            (!name.is_empty()).then(|| name.to_ascii_lowercase())
+        }));
+    }
+    names
 }
 
 /// Refuses a filter that looks like a part (`2e`) but is none: it would build every lab only
@@ -165,6 +246,12 @@ pub fn parts_of(lab: &str) -> &'static [&'static str] {
 
 /// `cargo test --no-run` for one lab's grader; returns the test executable.
 fn build_grader(build: &Build, lab: &str) -> Result<PathBuf, String> {
+    if build.reference && !build.root.join(lab).join("src/reference").is_dir() {
+        return Err(format!(
+            "--reference: this repository has no reference solution of {lab} (a student \
+             repository has none; run without --reference to test your own code)"
+        ));
+    }
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(&build.root)
         .args([
@@ -177,7 +264,7 @@ fn build_grader(build: &Build, lab: &str) -> Result<PathBuf, String> {
         cmd.arg("--release");
     }
     if build.reference {
-        cmd.args(["--features", "reference"]);
+        cmd.args(["--features", &reference_features(lab)]);
     }
     if let Some(dir) = &build.target_dir {
         cmd.env("CARGO_TARGET_DIR", dir);
@@ -257,6 +344,23 @@ mod tests {
         assert_eq!(labs_for("kvraft"), ["kvraft"]);
         assert_eq!(labs_for("4b"), ["shardkv"]);
         assert_eq!(labs_for("all").len(), 4);
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        assert_eq!(labs_to_build(&root, "initial_election"), ["raft"]);
+        assert_eq!(labs_to_build(&root, "part4b"), ["shardkv"]);
+        assert_eq!(labs_to_build(&root, "unreliable").len(), 4);
+        assert_eq!(labs_to_build(&root, "no_such_test").len(), 4);
+        assert_eq!(labs_to_build(&root, "all").len(), 4);
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        assert_eq!(labs_to_build(&root, "initial_election"), ["raft"]);
+        assert_eq!(labs_to_build(&root, "part4b"), ["shardkv"]);
+        assert_eq!(labs_to_build(&root, "unreliable").len(), 4);
+        assert_eq!(labs_to_build(&root, "no_such_test").len(), 4);
+        assert_eq!(labs_to_build(&root, "all").len(), 4);
+        assert_eq!(reference_features("raft"), "reference");
+        assert_eq!(
+            reference_features("shardkv"),
+            "reference,shardmaster/reference,raft/reference"
+        );
         let t = test("raft", "part2c::figure8_2c");
         assert!(selects("2c", &t) && selects("figure8", &t) && selects("raft", &t));
         assert!(!selects("2a", &t) && !selects("kvraft", &t));

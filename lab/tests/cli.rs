@@ -1,5 +1,8 @@
-//! `cargo lab stress` and `cargo lab grade` on the real graders (debug builds, in a target
-//! directory of their own so that the cargo running these tests does not block them).
+//! `cargo lab stress` and `cargo lab grade` on the real graders, in debug builds made in the
+//! workspace's own target directory: the cargo running these tests has built nearly all of it
+//! already (`cargo test --workspace --all-features` builds every grader on the reference
+//! solutions), and it holds no lock on the directory while tests run, so the tool's builds here
+//! cost seconds, not a build of every dependency.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -10,9 +13,7 @@ fn root() -> PathBuf {
 
 fn lab(args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lab"));
-    cmd.current_dir(root())
-        .env("CARGO_TARGET_DIR", root().join("target/lab-tool-tests"))
-        .args(args);
+    cmd.current_dir(root()).args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -64,7 +65,6 @@ fn stress_reports_every_failing_seed_with_a_replay_command_that_reproduces_it() 
         .arg("-c")
         .arg(replays[0])
         .current_dir(root())
-        .env("CARGO_TARGET_DIR", root().join("target/lab-tool-tests"))
         .env("LAB_INJECT_FAILURE", "3")
         .output()
         .unwrap();
@@ -89,7 +89,7 @@ fn stress_reports_every_failing_seed_with_a_replay_command_that_reproduces_it() 
 /// exits non-zero with no points.
 #[test]
 fn grade_scores_the_reference_and_the_skeleton() {
-    let json = root().join("target/lab-tool-tests/grade-2a.json");
+    let json = std::env::temp_dir().join(format!("lab-cli-grade-2a-{}.json", std::process::id()));
     let json_arg = json.to_string_lossy().to_string();
     let args = [
         "grade", "2a", "-k", "2", "--debug", "--quiet", "--json", &json_arg,
