@@ -425,6 +425,52 @@ fn every_command_in_the_students_readme_works_in_the_handout() {
     }
 }
 
+/// Each student file's page in the docs the handout generates, with one of its handout's key
+/// hints, and the lab's front page that links it.
+const DOC_HINTS: &[(&str, &str, &str)] = &[
+    ("raft", "raft", "10 heartbeats per second"),
+    ("raft", "raft", "Figure 8"),
+    ("kvraft", "server", "a key/value service without snapshots"),
+    ("kvraft", "client", "retries until it succeeds"),
+    (
+        "shardmaster",
+        "server",
+        "recognised by clerk id and sequence number",
+    ),
+    ("shardmaster", "client", "sleep (about 100 ms)"),
+    ("shardkv", "server", "A static configuration."),
+    (
+        "shardkv",
+        "client",
+        "A clerk keeps a copy of a configuration from the shard master",
+    ),
+];
+
+#[test]
+fn cargo_doc_shows_every_labs_handout() {
+    let dir = handout();
+    let _cargo = serial();
+    let command = "cargo doc --no-deps -p raft -p kvraft -p shardmaster -p shardkv";
+    let (out, text) = shell(dir, command);
+    assert!(out.status.success(), "`{command}` failed:\n{text}");
+    let doc = work().join("student/target/doc");
+    for (lab, module, hint) in DOC_HINTS {
+        let page = doc.join(lab).join(module).join("index.html");
+        let html =
+            std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
+        assert!(
+            html.contains(hint),
+            "{} lacks the handout's {hint:?}",
+            page.display()
+        );
+        let front = std::fs::read_to_string(doc.join(lab).join("index.html")).unwrap();
+        assert!(
+            front.contains(&format!("href=\"{module}/index.html\"")),
+            "{lab}'s front page does not link its student file {module}.rs"
+        );
+    }
+}
+
 /// What `run_autograder` left in the results directory.
 fn results(dir: &Path) -> serde_json::Value {
     let path = dir.join("results.json");
