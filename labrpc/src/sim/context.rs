@@ -90,8 +90,9 @@ pub(crate) fn pack_running(node: NodeId, site: SiteId) -> u64 {
 pub(crate) struct Shared {
     /// Woken to end the run early (panic, time limit, watchdog).
     pub(crate) abort: Notify,
-    /// The first reason to end the run early, with the virtual time it was found at.
-    pub(crate) failure: Mutex<Option<(Duration, FailureKind)>>,
+    /// The first reason to end the run early, with the virtual time it was found at and what
+    /// the tester was doing at that moment (the report's context lines, see `activity`).
+    pub(crate) failure: Mutex<Option<(Duration, FailureKind, Vec<String>)>>,
     /// Virtual milliseconds since the start, published whenever the runtime wakes up.
     pub(crate) virtual_ms: AtomicU64,
     /// Whether the runtime is parked (no task ready to run).
@@ -120,8 +121,6 @@ pub(crate) struct Shared {
     pub(crate) time_limit: Duration,
     /// The tester's step and clerk calls in flight (see `activity`).
     pub(crate) activity: Mutex<super::activity::Activity>,
-    /// What `activity` said when the first failure was recorded (the report's context lines).
-    pub(crate) failure_context: Mutex<Vec<String>>,
 }
 
 /// How far past the time limit the deadlock sentinel waits (see [`Shared::sentinel`]). Far
@@ -146,7 +145,6 @@ impl Shared {
             start: OnceLock::new(),
             time_limit,
             activity: Mutex::new(Default::default()),
-            failure_context: Mutex::new(Vec::new()),
         }
     }
 
@@ -163,8 +161,7 @@ impl Shared {
     pub(crate) fn fail(&self, at: Duration, kind: FailureKind) {
         let mut slot = self.failure.lock();
         if slot.is_none() {
-            *slot = Some((at, kind));
-            *self.failure_context.lock() = self.activity.lock().describe();
+            *slot = Some((at, kind, self.activity.lock().describe()));
         }
         drop(slot);
         self.abort.notify_one();

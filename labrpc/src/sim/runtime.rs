@@ -187,8 +187,10 @@ where
     let (digest, events, log) = state.recorder.into_inner().finish();
     let results = state.results.into_inner();
 
-    let failure = shared.failure.lock().take();
-    let context = std::mem::take(&mut *shared.failure_context.lock());
+    let (failure, context) = match shared.failure.lock().take() {
+        Some((at, kind, context)) => (Some((at, kind)), context),
+        None => (None, Vec::new()),
+    };
     let fail = |(at, kind)| {
         Err(Failure {
             seed: config.seed,

@@ -119,7 +119,7 @@ pub(crate) fn watch<T>(
 
 /// The failure of a run whose thread never came back to the scheduler after its verdict.
 fn abandon(config: &Config, shared: &Shared) -> Failure {
-    let (at, mut kind) = shared.failure.lock().clone().unwrap_or_else(|| {
+    let (at, mut kind, context) = shared.failure.lock().clone().unwrap_or_else(|| {
         unreachable!("labrpc::sim: a run was given up without a recorded reason")
     });
     if let FailureKind::Busy { unresponsive, .. } = &mut kind {
@@ -129,7 +129,7 @@ fn abandon(config: &Config, shared: &Shared) -> Failure {
         seed: config.seed,
         at,
         kind,
-        context: shared.failure_context.lock().clone(),
+        context,
     }
 }
 
