@@ -22,7 +22,7 @@
 use std::path::Path;
 
 use crate::handout;
-use crate::suite::{all_parts, labs_for};
+use crate::suite::{all_parts, labs_for, layers_below};
 use crate::weights::Weights;
 
 /// The files a student writes, by lab.
@@ -52,13 +52,6 @@ pub const STUDENT_FILES: &[(&str, &[&str])] = &[
             "shardkv/src/server.rs",
         ],
     ),
-];
-
-/// The labs each lab's code runs on: a student's kvraft is graded on the student's Raft.
-const BELOW: &[(&str, &[&str])] = &[
-    ("kvraft", &["raft"]),
-    ("shardmaster", &["raft"]),
-    ("shardkv", &["raft", "shardmaster"]),
 ];
 
 /// What the autograder grades.
@@ -101,13 +94,13 @@ fn labs(parts: &[String]) -> Vec<&'static str> {
     labs
 }
 
-/// The student files of `parts`' labs and of the labs they run on.
+/// The student files of `parts`' labs and of the labs they run on (a student's kvraft is
+/// graded on the student's Raft).
 pub fn student_files(parts: &[String]) -> Vec<&'static str> {
-    let mut labs = labs(parts);
-    for (lab, below) in BELOW {
-        if labs.contains(lab) {
-            labs.extend(below.iter().copied());
-        }
+    let graded = labs(parts);
+    let mut labs = graded.clone();
+    for lab in graded {
+        labs.extend(layers_below(lab).iter().copied());
     }
     STUDENT_FILES
         .iter()

@@ -28,6 +28,18 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// A run of `seed` that has given no verdict (yet): `crashed` unless its output says more.
+    fn without_verdict(seed: u64) -> RunResult {
+        RunResult {
+            seed,
+            status: "crashed".into(),
+            virtual_ms: None,
+            wall: Duration::ZERO,
+            message: String::new(),
+            rpcs: None,
+        }
+    }
+
     pub fn passed(&self) -> bool {
         self.status == "ok"
     }
@@ -49,14 +61,7 @@ pub fn run_test(test: &GraderTest, seed: u64, check_determinism: bool) -> RunRes
     } else {
         cmd.env_remove("LAB_CHECK_DETERMINISM");
     }
-    let mut result = RunResult {
-        seed,
-        status: "crashed".into(),
-        virtual_ms: None,
-        wall: Duration::ZERO,
-        message: String::new(),
-        rpcs: None,
-    };
+    let mut result = RunResult::without_verdict(seed);
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
@@ -178,22 +183,11 @@ pub fn replay_command(build: &Build, test: &GraderTest, seed: u64) -> String {
 mod tests {
     use super::*;
 
-    fn fresh(seed: u64) -> RunResult {
-        RunResult {
-            seed,
-            status: "crashed".into(),
-            virtual_ms: None,
-            wall: Duration::ZERO,
-            message: String::new(),
-            rpcs: None,
-        }
-    }
-
     #[test]
     fn reads_rpcs_from_the_result_line_for_every_lab_shape() {
         // kvraft: MIT's 3A line (time, peers, RPCs, ops) in several measured parts; the result
         // line carries their sum, and wins over the last human line.
-        let mut r = fresh(3);
+        let mut r = RunResult::without_verdict(3);
         let out = "test part3a::one_partition_3a ... Test: progress in majority (3A) ...\n  \
                    ... Passed --   1.2  5   300   12\nTest: completion after heal (3A) ...\n  \
                    ... Passed --   2.0  5   400   10\n\
@@ -204,7 +198,7 @@ mod tests {
             ("ok", Some(3200), Some(700))
         );
         // kvraft without a result field (an older labtest): the 3A line's third column.
-        let mut r = fresh(3);
+        let mut r = RunResult::without_verdict(3);
         parse_output(
             "Test: basic (3A) ...\n  ... Passed --  15.3  5  9001  355\n\
              lab-result seed=3 status=ok virtual_ms=15300\n",
@@ -212,14 +206,14 @@ mod tests {
         );
         assert_eq!(r.rpcs, Some(9001));
         // shardmaster / shardkv: MIT's bare "... Passed", the count only on the result line.
-        let mut r = fresh(4);
+        let mut r = RunResult::without_verdict(4);
         parse_output(
             "Test: Basic leave/join ...\n  ... Passed\nTest: Move ...\n  ... Passed\n\
              test part4a::basic_4a ... lab-result seed=4 status=ok virtual_ms=9000 rpcs=1234\n",
             &mut r,
         );
         assert_eq!((r.status.as_str(), r.rpcs), ("ok", Some(1234)));
-        let mut r = fresh(4);
+        let mut r = RunResult::without_verdict(4);
         parse_output(
             "Test: static shards ...\n  ... Passed\nlab-result seed=4 status=ok virtual_ms=9\n",
             &mut r,
@@ -229,14 +223,7 @@ mod tests {
 
     #[test]
     fn reads_verdict_diagnosis_and_rpcs() {
-        let mut r = RunResult {
-            seed: 7,
-            status: "crashed".into(),
-            virtual_ms: None,
-            wall: Duration::ZERO,
-            message: String::new(),
-            rpcs: None,
-        };
+        let mut r = RunResult::without_verdict(7);
         let out = "Test (2A): initial election ...\n  ... Passed --   3.1  3   58     572    0\n\
                    lab-result seed=7 status=ok virtual_ms=3100\n";
         parse_output(out, &mut r);

@@ -21,15 +21,24 @@ const LAYERS_BELOW: &[(&str, &[&str])] = &[
     ("shardkv", &["shardmaster", "raft"]),
 ];
 
+/// The labs `lab` builds on (`["raft"]` for kvraft): the code it runs on, the student's or the
+/// reference.
+pub fn layers_below(lab: &str) -> &'static [&'static str] {
+    LAYERS_BELOW
+        .iter()
+        .find(|(name, _)| *name == lab)
+        .map_or(&[], |(_, below)| *below)
+}
+
 /// The cargo features that build `lab` on the reference solutions throughout: its own and
 /// those of every layer below it (`reference,raft/reference` for kvraft).
 pub fn reference_features(lab: &str) -> String {
-    let below = LAYERS_BELOW
-        .iter()
-        .find(|(name, _)| *name == lab)
-        .map_or(&[][..], |(_, below)| *below);
     std::iter::once("reference".to_string())
-        .chain(below.iter().map(|layer| format!("{layer}/reference")))
+        .chain(
+            layers_below(lab)
+                .iter()
+                .map(|layer| format!("{layer}/reference")),
+        )
         .collect::<Vec<_>>()
         .join(",")
 }
