@@ -3,14 +3,14 @@
 use std::any::{type_name, TypeId};
 use std::future::poll_fn;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::Poll;
 use std::time::Duration;
 
 use futures::future::{self, BoxFuture, Either};
 
 use crate::error::RpcError;
-use crate::network::{EndId, Network, SlotId};
+use crate::network::{EndId, NetShared, Network, SlotId};
 use crate::server::{Request, Rpc, Server};
 use crate::sim::{self, DropReason, Event, NodeId, Role, Site};
 
@@ -25,12 +25,21 @@ use crate::sim::{self, DropReason, Event, NodeId, Role, Site};
 /// ([`Network::set_latency`]) or the unreliable network's delay. A loop of calls therefore never
 /// stops the clock, though a clerk should still pause between rounds of retries, as MIT's
 /// handouts ask, rather than flood the servers.
+///
+/// An end holds its network weakly: the network owns the servers, a server's handlers may own
+/// their peer, and the peer owns its ends, so a strong handle here would make a cycle that
+/// keeps every peer of a run alive after it. A call on an end whose network is gone gets no
+/// reply ([`RpcError::Unreachable`]) after 100 virtual ms.
 #[derive(Clone)]
 pub struct ClientEnd {
-    net: Network,
+    net: Weak<NetShared>,
     id: EndId,
     name: Arc<str>,
 }
+
+/// How long a call on an end whose network was dropped takes to fail: time passes, as on a
+/// disconnected end, so that a peer retrying in a loop does not spin.
+const GONE_NETWORK_DELAY: Duration = Duration::from_millis(100);
 
 /// What a request saw of the network when it was sent (MIT reads these once, at send time).
 struct Route {
@@ -42,9 +51,9 @@ struct Route {
 }
 
 impl ClientEnd {
-    pub(crate) fn new(net: Network, id: EndId, name: String) -> Self {
+    pub(crate) fn new(net: &Network, id: EndId, name: String) -> Self {
         ClientEnd {
-            net,
+            net: Arc::downgrade(&net.shared),
             id,
             name: Arc::from(name),
         }
@@ -61,7 +70,11 @@ impl ClientEnd {
     /// [`RpcError::is_network`]) means no reply, like MIT's `Call` returning `false`: the handler
     /// may or may not have run.
     pub async fn call<R: Rpc>(&self, args: &R) -> Result<R::Reply, RpcError> {
-        self.check_caller()?;
+        let Some(net) = self.net.upgrade() else {
+            tokio::time::sleep(GONE_NETWORK_DELAY).await;
+            return Err(RpcError::Unreachable);
+        };
+        self.check_caller(&net)?;
         let bytes = crate::server::encode_message(R::NAME, "arguments", args)?;
         let request = Request {
             method: R::NAME,
@@ -69,22 +82,22 @@ impl ClientEnd {
             arg_type_name: type_name::<R>(),
             bytes,
         };
-        let reply = self.deliver(request).await?;
+        let reply = self.deliver(&net, request).await?;
         labgob::decode(&reply).map_err(|e| RpcError::Decode(e.to_string()))
     }
 
     /// Enforces the rules about who may call: the simulation's own thread (a foreign thread fails
     /// the run through the network's handle on it), and one node per end, the first that used it
     /// (an end is a wire from one peer to another).
-    fn check_caller(&self) -> Result<(), RpcError> {
+    fn check_caller(&self, net: &NetShared) -> Result<(), RpcError> {
         if !sim::on_simulation_thread() {
-            if let Some(shared) = &self.net.shared.sim {
+            if let Some(shared) = &net.sim {
                 sim::foreign_thread(shared, &format!("ClientEnd::call on end {}", self.name));
             }
             return Err(RpcError::Unreachable);
         }
         let node = sim::current_node("ClientEnd::call");
-        let mut st = self.net.shared.state.lock();
+        let mut st = net.state.lock();
         let owner = *st.ends[self.id as usize].owner.get_or_insert(node);
         drop(st);
         if owner != node {
@@ -104,8 +117,8 @@ impl ClientEnd {
         Ok(())
     }
 
-    fn route(&self, request_bytes: usize) -> Route {
-        let mut st = self.net.shared.state.lock();
+    fn route(&self, net: &NetShared, request_bytes: usize) -> Route {
+        let mut st = net.state.lock();
         st.total_count += 1;
         st.total_bytes += request_bytes as u64;
         let end = &st.ends[self.id as usize];
@@ -145,10 +158,10 @@ impl ClientEnd {
         Err(error)
     }
 
-    async fn deliver(&self, request: Request) -> Result<Vec<u8>, RpcError> {
+    async fn deliver(&self, net: &NetShared, request: Request) -> Result<Vec<u8>, RpcError> {
         let method = request.method;
         let sent_ms = sim::now().as_millis() as u64;
-        let route = self.route(request.bytes.len());
+        let route = self.route(net, request.bytes.len());
         sim::record(Event::Send {
             end: self.id,
             method: request.method,
@@ -187,9 +200,9 @@ impl ClientEnd {
         });
         let result = match run_on(node, method, handler).await {
             Ok(result) => Some(result),
-            Err(task) => self.wait(slot, &server, task).await,
+            Err(task) => self.wait(net, slot, &server, task).await,
         };
-        let dead = self.net.shared.state.lock().is_dead(self.id, slot, &server);
+        let dead = net.state.lock().is_dead(self.id, slot, &server);
         let reply = match result {
             Some(reply) if !dead => reply?,
             _ => return self.dropped(method, sent_ms, DropReason::Killed, RpcError::ServerKilled),
@@ -203,8 +216,8 @@ impl ClientEnd {
             let spread = sim::network_below(2000);
             sleep_ms(200 + sim::network_below(1 + spread)).await;
         }
-        self.wait_while_held().await;
-        self.net.shared.state.lock().total_bytes += reply.len() as u64;
+        self.wait_while_held(net).await;
+        net.state.lock().total_bytes += reply.len() as u64;
         sim::record(Event::Deliver {
             end: self.id,
             bytes: reply.len(),
@@ -213,11 +226,11 @@ impl ClientEnd {
     }
 
     /// Waits while the tester holds this end's replies back (`Network::hold_replies`).
-    async fn wait_while_held(&self) {
+    async fn wait_while_held(&self, net: &NetShared) {
         loop {
-            let mut changed = pin!(self.net.shared.changed.notified());
+            let mut changed = pin!(net.changed.notified());
             changed.as_mut().enable();
-            if !self.net.shared.state.lock().ends[self.id as usize].hold_replies {
+            if !net.state.lock().ends[self.id as usize].hold_replies {
                 return;
             }
             changed.await;
@@ -229,14 +242,15 @@ impl ClientEnd {
     /// MIT, unless its node crashes.
     async fn wait(
         &self,
+        net: &NetShared,
         slot: SlotId,
         server: &Arc<Server>,
         mut task: tokio::task::JoinHandle<HandlerResult>,
     ) -> Option<HandlerResult> {
         loop {
-            let mut changed = pin!(self.net.shared.changed.notified());
+            let mut changed = pin!(net.changed.notified());
             changed.as_mut().enable();
-            if self.net.shared.state.lock().is_dead(self.id, slot, server) {
+            if net.state.lock().is_dead(self.id, slot, server) {
                 return None;
             }
             match future::select(&mut task, changed).await {

@@ -143,7 +143,7 @@ impl Network {
         });
         st.end_names.insert(name.clone(), id);
         drop(st);
-        ClientEnd::new(self.clone(), id, name)
+        ClientEnd::new(self, id, name)
     }
 
     /// Connects end `end` to whatever server is (or will be) registered under `server`.

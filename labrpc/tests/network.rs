@@ -587,3 +587,51 @@ fn same_seed_same_digest_different_seed_different_digest() {
     assert_ne!(a.digest, c.digest);
     assert!(a.events > 500, "{} events", a.events);
 }
+
+/// A peer whose handlers hold it strongly, as the skeletons' handlers do: the network owns the
+/// handlers, the peer owns ends into the network. Ends hold their network weakly, so dropping
+/// the network frees the peer (no reference cycle keeps a run's peers alive after it), and a
+/// call on an end whose network is gone fails after a while instead of at once.
+#[test]
+fn a_peer_held_by_its_handlers_is_freed_with_the_network() {
+    struct Peer {
+        ends: Vec<ClientEnd>,
+    }
+    sim::run(&sim::Config::new(21), || async {
+        let net = Network::new();
+        let node = sim::Node::new("peer");
+        let end = net.make_end("peer->peer");
+        net.connect("peer->peer", "peer");
+        net.enable("peer->peer", true);
+        let peer = Arc::new(Peer { ends: vec![end] });
+        let weak = Arc::downgrade(&peer);
+        let server = node.enter(|| {
+            let held = peer.clone();
+            let mut server = Server::new();
+            server.add_service(Service::new("Probe").handle(move |Bump(n)| {
+                let _peer = held.clone();
+                async move { n + 1 }
+            }));
+            server
+        });
+        net.add_server("peer", server);
+        let end = peer.ends[0].clone();
+        drop(peer);
+        let call = |end: ClientEnd| node.spawn(async move { end.call(&Bump(1)).await });
+        assert_eq!(call(end.clone()).await.unwrap(), Ok(2));
+        assert!(
+            weak.upgrade().is_some(),
+            "the server's handler holds the peer"
+        );
+
+        drop(net);
+        assert!(
+            weak.upgrade().is_none(),
+            "dropping the network frees the peer"
+        );
+        let before = sim::now();
+        assert_eq!(call(end).await.unwrap(), Err(RpcError::Unreachable));
+        assert_eq!(sim::now() - before, Duration::from_millis(100));
+    })
+    .unwrap();
+}
