@@ -40,4 +40,4 @@ mod client;
 mod server;
 
 pub use client::{OpId, OpIds, Servers, Sessions};
-pub use server::{Rejected, Rsm, StateMachine, WeakRsm, COMMIT_WAIT};
+pub use server::{Rejected, Rsm, StateMachine, COMMIT_WAIT};

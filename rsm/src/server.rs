@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use labrpc::{ClientEnd, Service};
@@ -58,27 +58,6 @@ impl<S: StateMachine> Clone for Rsm<S> {
     }
 }
 
-/// A handle that does not keep the server alive (for RPC handlers: the network owns them, and
-/// the server owns ends into the network).
-pub struct WeakRsm<S: StateMachine> {
-    inner: Weak<Inner<S>>,
-}
-
-impl<S: StateMachine> Clone for WeakRsm<S> {
-    fn clone(&self) -> Self {
-        WeakRsm {
-            inner: self.inner.clone(),
-        }
-    }
-}
-
-impl<S: StateMachine> WeakRsm<S> {
-    /// The server, unless it was dropped.
-    pub fn upgrade(&self) -> Option<Rsm<S>> {
-        self.inner.upgrade().map(|inner| Rsm { inner })
-    }
-}
-
 struct Inner<S: StateMachine> {
     rf: Raft<S::Command>,
     persister: Persister,
@@ -130,15 +109,8 @@ impl<S: StateMachine> Rsm<S> {
                 waiters: BTreeMap::new(),
             }),
         });
-        labrpc::sim::spawn(applier(Arc::downgrade(&inner), apply_rx));
+        labrpc::sim::spawn(applier(inner.clone(), apply_rx));
         Rsm { inner }
-    }
-
-    /// A handle that does not keep the server alive.
-    pub fn downgrade(&self) -> WeakRsm<S> {
-        WeakRsm {
-            inner: Arc::downgrade(&self.inner),
-        }
     }
 
     /// The Raft peer's RPC service, to register beside the service's own.
@@ -212,15 +184,13 @@ impl<S: StateMachine> Rsm<S> {
     }
 }
 
-/// Applies what Raft delivers, in order, until the server is killed or dropped.
+/// Applies what Raft delivers, in order, until the server is killed (its node's crash aborts
+/// the task in any case).
 async fn applier<S: StateMachine>(
-    server: Weak<Inner<S>>,
+    inner: Arc<Inner<S>>,
     mut apply_rx: mpsc::UnboundedReceiver<ApplyMsg<S::Command>>,
 ) {
     while let Some(msg) = apply_rx.recv().await {
-        let Some(inner) = server.upgrade() else {
-            return;
-        };
         if inner.dead.load(Ordering::SeqCst) {
             return;
         }

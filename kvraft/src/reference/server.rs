@@ -2,7 +2,7 @@
 
 use labrpc::{ClientEnd, Service};
 use raft::Persister;
-use rsm::{Rsm, WeakRsm};
+use rsm::Rsm;
 
 use super::rpc::{Command, Err, GetArgs, GetReply, Op, PutAppendArgs, PutAppendReply, PutKind};
 use super::state_machine::{Output, StateMachine};
@@ -32,11 +32,9 @@ impl KvServer {
         }
     }
 
-    /// The services the tester registers for this server: `"KVServer"` and `"Raft"`. The
-    /// handlers hold the server weakly: the network owns them, and the server owns ends into
-    /// the network.
+    /// The services the tester registers for this server: `"KVServer"` and `"Raft"`.
     pub fn services(&self) -> Vec<Service> {
-        let (get, put) = (self.rsm.downgrade(), self.rsm.downgrade());
+        let (get, put) = (self.rsm.clone(), self.rsm.clone());
         let kv = Service::new("KVServer")
             .handle(move |args: GetArgs| handle_get(get.clone(), args))
             .handle(move |args: PutAppendArgs| handle_put_append(put.clone(), args));
@@ -56,12 +54,11 @@ impl KvServer {
 
 /// Puts `command` through the log: its output, or `WrongLeader` if this server could not (see
 /// [`rsm::Rsm::submit`]; the clerk then tries another server).
-async fn execute(server: WeakRsm<StateMachine>, command: Command) -> Result<Output, Err> {
-    let rsm = server.upgrade().ok_or(Err::WrongLeader)?;
+async fn execute(rsm: Rsm<StateMachine>, command: Command) -> Result<Output, Err> {
     rsm.submit(command).await.map_err(|_| Err::WrongLeader)
 }
 
-async fn handle_get(server: WeakRsm<StateMachine>, args: GetArgs) -> GetReply {
+async fn handle_get(server: Rsm<StateMachine>, args: GetArgs) -> GetReply {
     let command = Command {
         id: args.id,
         op: Op::Get { key: args.key },
@@ -75,7 +72,7 @@ async fn handle_get(server: WeakRsm<StateMachine>, args: GetArgs) -> GetReply {
     GetReply { err, value }
 }
 
-async fn handle_put_append(server: WeakRsm<StateMachine>, args: PutAppendArgs) -> PutAppendReply {
+async fn handle_put_append(server: Rsm<StateMachine>, args: PutAppendArgs) -> PutAppendReply {
     let (key, value) = (args.key, args.value);
     let op = match args.kind {
         PutKind::Put => Op::Put { key, value },

@@ -159,11 +159,8 @@ impl<C: Command> Raft<C> {
 
     /// A labrpc handler that steps requests into the core with `handle`.
     ///
-    /// The work happens inside the future, which labrpc runs on this peer's node. The handler
-    /// holds the peer weakly: the network owns the service and the peer owns ends into the
-    /// network, so a strong reference would keep every peer and network of a finished run
-    /// alive. A peer that is gone or killed answers with the default reply (term 0), which
-    /// every sender ignores.
+    /// The work happens inside the future, which labrpc runs on this peer's node. A killed
+    /// peer answers with the default reply (term 0), which every sender ignores.
     fn handler<A, R>(
         &self,
         handle: fn(&mut Core<C>, A) -> R,
@@ -172,15 +169,10 @@ impl<C: Command> Raft<C> {
         A: Send + 'static,
         R: Default + Send + 'static,
     {
-        let peer = Arc::downgrade(&self.inner);
+        let peer = self.inner.clone();
         move |args| {
             let peer = peer.clone();
-            async move {
-                let inner = peer.upgrade();
-                let reply = inner.and_then(|inner| inner.step(|core| handle(core, args)));
-                reply.unwrap_or_default()
-            }
-            .boxed()
+            async move { peer.step(|core| handle(core, args)).unwrap_or_default() }.boxed()
         }
     }
 }

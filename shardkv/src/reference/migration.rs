@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use labrpc::ClientEnd;
-use rsm::WeakRsm;
+use rsm::Rsm;
 use tokio::time::sleep;
 
 use super::rpc::{Command, PullArgs, ReleaseArgs};
@@ -30,11 +30,10 @@ const RETRY_MIGRATION: Duration = Duration::from_millis(50);
 /// clerks wait for a shard it is still offering, the new owner already asked for the drop,
 /// and the drop sits uncommitted in its log. Without an entry of the new term the group, and
 /// every group waiting on it, would wait forever.
-pub async fn follow_configs(server: WeakRsm<Store>, mut masters: shardmaster::Clerk) {
+pub async fn follow_configs(rsm: Rsm<Store>, mut masters: shardmaster::Clerk) {
     let mut noop_term = 0;
     loop {
         sleep(POLL_CONFIG).await;
-        let Some(rsm) = server.upgrade() else { return };
         if rsm.is_dead() {
             return;
         }
@@ -50,12 +49,9 @@ pub async fn follow_configs(server: WeakRsm<Store>, mut masters: shardmaster::Cl
         if !settled {
             continue;
         }
-        drop(rsm); // the query may take long; hold the server only weakly meanwhile
         let next = masters.query(Some(num + 1)).await;
         if next.num == num + 1 {
-            if let Some(rsm) = server.upgrade() {
-                rsm.propose(Command::Reconfigure(next));
-            }
+            rsm.propose(Command::Reconfigure(next));
         }
     }
 }
@@ -69,11 +65,10 @@ struct Step {
 
 /// Pulls shards in `Pulling` and releases shards in `Releasing`, all shards at once, so that
 /// one unreachable group holds up only its own shards.
-pub async fn move_shards(server: WeakRsm<Store>, make_end: MakeEnd) {
+pub async fn move_shards(rsm: Rsm<Store>, make_end: MakeEnd) {
     let mut ends: BTreeMap<String, ClientEnd> = BTreeMap::new();
     loop {
         sleep(RETRY_MIGRATION).await;
-        let Some(rsm) = server.upgrade() else { return };
         if rsm.is_dead() {
             return;
         }
@@ -114,25 +109,22 @@ pub async fn move_shards(server: WeakRsm<Store>, make_end: MakeEnd) {
         };
         let pulls: Vec<_> = pulls
             .into_iter()
-            .map(|step| pull(rsm.downgrade(), num, step.shard, ends_of(&step.servers)))
+            .map(|step| pull(rsm.clone(), num, step.shard, ends_of(&step.servers)))
             .collect();
         let releases: Vec<_> = releases
             .into_iter()
-            .map(|step| release(rsm.downgrade(), num, step.shard, ends_of(&step.servers)))
+            .map(|step| release(rsm.clone(), num, step.shard, ends_of(&step.servers)))
             .collect();
-        drop(rsm);
         futures::join!(join_all(pulls), join_all(releases));
     }
 }
 
 /// Asks the previous owner's servers, one after another, for `shard`'s contents (any of them
 /// that applied configuration `num` has them, frozen), and puts them into our log.
-async fn pull(server: WeakRsm<Store>, num: u64, shard: usize, ends: Vec<ClientEnd>) {
+async fn pull(rsm: Rsm<Store>, num: u64, shard: usize, ends: Vec<ClientEnd>) {
     for end in ends {
         if let Ok(Some(data)) = end.call(&PullArgs { num, shard }).await {
-            if let Some(rsm) = server.upgrade() {
-                let _ = rsm.submit(Command::Install { num, shard, data }).await;
-            }
+            let _ = rsm.submit(Command::Install { num, shard, data }).await;
             return;
         }
     }
@@ -140,12 +132,10 @@ async fn pull(server: WeakRsm<Store>, num: u64, shard: usize, ends: Vec<ClientEn
 
 /// Tells the previous owner that we have `shard`, and once it has dropped its copy, records
 /// that in our log.
-async fn release(server: WeakRsm<Store>, num: u64, shard: usize, ends: Vec<ClientEnd>) {
+async fn release(rsm: Rsm<Store>, num: u64, shard: usize, ends: Vec<ClientEnd>) {
     for end in ends {
         if end.call(&ReleaseArgs { num, shard }).await == Ok(true) {
-            if let Some(rsm) = server.upgrade() {
-                let _ = rsm.submit(Command::Released { num, shard }).await;
-            }
+            let _ = rsm.submit(Command::Released { num, shard }).await;
             return;
         }
     }

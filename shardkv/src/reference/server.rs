@@ -2,7 +2,7 @@
 
 use labrpc::{ClientEnd, Service};
 use raft::Persister;
-use rsm::{Rsm, WeakRsm};
+use rsm::Rsm;
 use shardmaster::Gid;
 
 use super::migration;
@@ -29,22 +29,22 @@ impl ShardKv {
     ) -> ShardKv {
         let rsm = Rsm::new(servers, me, persister, max_raft_state, Store::new(gid));
         labrpc::sim::spawn(migration::follow_configs(
-            rsm.downgrade(),
+            rsm.clone(),
             shardmaster::Clerk::new(masters),
         ));
-        labrpc::sim::spawn(migration::move_shards(rsm.downgrade(), make_end));
+        labrpc::sim::spawn(migration::move_shards(rsm.clone(), make_end));
         ShardKv { rsm }
     }
 
     /// The services the tester registers: `"ShardKV"` (clerks' requests, and the Pull and
     /// Release of migration) and `"Raft"`.
     pub fn services(&self) -> Vec<Service> {
-        let [request, pull, release] = [(); 3].map(|()| self.rsm.downgrade());
+        let [request, pull, release] = [(); 3].map(|()| self.rsm.clone());
         let kv = Service::new("ShardKV")
             .handle(move |args: Request| handle_request(request.clone(), args))
             .handle(move |args: PullArgs| {
-                let server = pull.upgrade();
-                async move { server?.read(|store| store.offered(args.num, args.shard)) }
+                let rsm = pull.clone();
+                async move { rsm.read(|store| store.offered(args.num, args.shard)) }
             })
             .handle(move |args: ReleaseArgs| handle_release(release.clone(), args));
         vec![kv, self.rsm.raft_service()]
@@ -61,13 +61,10 @@ impl ShardKv {
     }
 }
 
-async fn handle_request(server: WeakRsm<Store>, request: Request) -> Reply {
+async fn handle_request(rsm: Rsm<Store>, request: Request) -> Reply {
     let reply = |err| Reply {
         err,
         value: String::new(),
-    };
-    let Some(rsm) = server.upgrade() else {
-        return reply(Err::WrongLeader);
     };
     // Refuse at once what the log would refuse anyway; the store checks again when it applies
     // the operation, since a configuration change may come first.
@@ -90,10 +87,7 @@ async fn handle_request(server: WeakRsm<Store>, request: Request) -> Reply {
 
 /// The old owner's side of garbage collection: drops its copy of the shard through its log,
 /// and answers `true` once the copy is gone or its deletion committed.
-async fn handle_release(server: WeakRsm<Store>, args: ReleaseArgs) -> bool {
-    let Some(rsm) = server.upgrade() else {
-        return false;
-    };
+async fn handle_release(rsm: Rsm<Store>, args: ReleaseArgs) -> bool {
     if rsm.read(|store| store.dropped(args.num, args.shard)) {
         return true;
     }

@@ -91,14 +91,11 @@ impl ShardMaster {
 
     /// The services the tester registers: `"ShardMaster"` and `"Raft"`.
     pub fn services(&self) -> Vec<Service> {
-        let server = self.rsm.downgrade();
+        let rsm = self.rsm.clone();
         let sm = Service::new("ShardMaster").handle(move |request: Request| {
-            let server = server.upgrade();
+            let rsm = rsm.clone();
             async move {
-                let config = match server {
-                    Some(rsm) => rsm.submit(request).await.ok(),
-                    None => None,
-                };
+                let config = rsm.submit(request).await.ok();
                 Reply { config }
             }
         });
