@@ -36,7 +36,7 @@ use super::replication::Progress;
 
 /// Timing, in ticks, and the cluster's shape.
 #[derive(Clone, Debug)]
-pub struct Config {
+pub struct CoreConfig {
     /// This peer's id.
     pub id: usize,
     /// Number of peers, this one included.
@@ -133,7 +133,7 @@ struct HardState<C> {
 
 /// One Raft peer's protocol state.
 pub struct Core<C> {
-    pub(super) cfg: Config,
+    pub(super) cfg: CoreConfig,
     random: Random,
 
     // Persistent (Figure 2), plus the snapshot, which is saved beside them.
@@ -168,7 +168,7 @@ impl<C: Command> Core<C> {
     /// A peer restored from what it persisted (`state` empty on a first start): term, vote,
     /// log and snapshot come back; everything covered by the snapshot counts as committed and
     /// applied, since the service restores the snapshot itself.
-    pub fn new(cfg: Config, random: Random, state: &[u8], snapshot: Vec<u8>) -> Core<C> {
+    pub fn new(cfg: CoreConfig, random: Random, state: &[u8], snapshot: Vec<u8>) -> Core<C> {
         assert!(cfg.id < cfg.peers && !cfg.election_ticks.is_empty());
         let (term, voted_for, log) = if state.is_empty() {
             (0, None, Log::default())

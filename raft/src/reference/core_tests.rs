@@ -7,8 +7,8 @@ use super::*;
 
 type Cmd = u64;
 
-fn config(id: usize, peers: usize) -> Config {
-    Config {
+fn config(id: usize, peers: usize) -> CoreConfig {
+    CoreConfig {
         id,
         peers,
         election_ticks: 30..61,

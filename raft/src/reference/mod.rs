@@ -38,7 +38,7 @@ use labrpc::{ClientEnd, Service};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use self::core::{Config, Core, Message, Request};
+use self::core::{Core, CoreConfig, Message, Request};
 use crate::{ApplyMsg, ApplySender, Command, Persister};
 
 /// One tick of the core's clock.
@@ -93,7 +93,7 @@ impl<C: Command> Raft<C> {
         persister: Persister,
         apply_tx: ApplySender<C>,
     ) -> Raft<C> {
-        let config = Config {
+        let config = CoreConfig {
             id: me,
             peers: peers.len(),
             election_ticks: ELECTION_TICKS,
