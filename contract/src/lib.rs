@@ -58,23 +58,23 @@ pub fn echo_peer(net: &Network, name: &str) -> Peer {
     peer(net, name, |Ping(n)| async move { n })
 }
 
-/// The default config for contract tests: the usual limits, with the watchdog's budgets cut to
+/// The run settings of contract tests: the usual limits, with the watchdog's budgets cut to
 /// one second so that the suite stays short (the defaults are 5 s of CPU and 2 s blocked).
-pub fn config(seed: u64) -> sim::Config {
-    let mut config = sim::Config::new(seed);
-    config.busy_after = Duration::from_secs(1);
-    config.blocked_after = Duration::from_secs(1);
-    config
+pub fn settings(seed: u64) -> sim::RunSettings {
+    let mut settings = sim::RunSettings::new(seed);
+    settings.busy_after = Duration::from_secs(1);
+    settings.blocked_after = Duration::from_secs(1);
+    settings
 }
 
 /// Runs `body` and returns its failure (panicking if it passed) and the wall time it took.
-pub fn failure_of<F, Fut>(config: &sim::Config, body: F) -> (Failure, Duration)
+pub fn failure_of<F, Fut>(settings: &sim::RunSettings, body: F) -> (Failure, Duration)
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
     let started = Instant::now();
-    let result = sim::run(config, body);
+    let result = sim::run(settings, body);
     let wall = started.elapsed();
     match result {
         Ok(outcome) => panic!(

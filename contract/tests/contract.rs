@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use contract::{assert_mentions, config, echo_peer, failure_of, peer, Ping, VERDICT_WITHIN};
+use contract::{assert_mentions, echo_peer, failure_of, peer, settings, Ping, VERDICT_WITHIN};
 use labrpc::sim::{self, FailureKind, Node};
 use labrpc::{Network, MAX_MESSAGE_BYTES};
 
@@ -25,7 +25,7 @@ fn assert_in_time(wall: Duration) {
 /// to pass, 30 times slower; now the run fails as blocked, naming the sleep and the peer.
 #[test]
 fn thread_sleep_in_a_task_is_a_blocked_thread() {
-    let (failure, wall) = failure_of(&config(1), || async {
+    let (failure, wall) = failure_of(&settings(1), || async {
         let node = Node::new("peer1");
         node.spawn(async {
             loop {
@@ -54,7 +54,7 @@ fn thread_sleep_in_a_task_is_a_blocked_thread() {
 /// A lock taken twice by the same task: the thread waits for itself forever.
 #[test]
 fn a_lock_taken_twice_is_a_blocked_thread_not_a_busy_loop() {
-    let (failure, wall) = failure_of(&config(2), || async {
+    let (failure, wall) = failure_of(&settings(2), || async {
         let node = Node::new("peer2");
         let state = Arc::new(parking_lot::Mutex::new(0));
         node.spawn(async move {
@@ -86,7 +86,7 @@ fn a_lock_taken_twice_is_a_blocked_thread_not_a_busy_loop() {
 /// A blocking channel receive in a task: nothing on the simulation thread can ever send.
 #[test]
 fn a_blocking_recv_is_a_blocked_thread() {
-    let (failure, wall) = failure_of(&config(3), || async {
+    let (failure, wall) = failure_of(&settings(3), || async {
         let node = Node::new("peer3");
         let (_tx, rx) = std::sync::mpsc::channel::<u64>();
         node.spawn(async move {
@@ -105,7 +105,7 @@ fn a_blocking_recv_is_a_blocked_thread() {
 /// A task that spins without ever awaiting a timer: busy, named with its peer and spawn site.
 #[test]
 fn a_busy_loop_names_the_peer_and_the_task() {
-    let (failure, wall) = failure_of(&config(4), || async {
+    let (failure, wall) = failure_of(&settings(4), || async {
         let node = Node::new("peer4");
         node.spawn(async {
             loop {
@@ -134,7 +134,7 @@ fn a_busy_loop_names_the_peer_and_the_task() {
 /// A loop that never returns to the scheduler at all: given a verdict, and abandoned.
 #[test]
 fn a_loop_that_never_yields_is_busy_and_abandoned() {
-    let (failure, wall) = failure_of(&config(5), || async {
+    let (failure, wall) = failure_of(&settings(5), || async {
         let node = Node::new("peer5");
         let spin = Arc::new(AtomicU64::new(0));
         node.spawn(async move {
@@ -164,7 +164,7 @@ fn a_loop_that_never_yields_is_busy_and_abandoned() {
 /// `tokio::spawn` instead of `labrpc::sim::spawn`: the task would survive its peer's crash.
 #[test]
 fn tokio_spawn_is_caught_even_when_the_task_behaves() {
-    let (failure, wall) = failure_of(&config(6), || async {
+    let (failure, wall) = failure_of(&settings(6), || async {
         let node = Node::new("peer6");
         node.enter(|| {
             tokio::spawn(async {
@@ -190,7 +190,7 @@ fn tokio_spawn_is_caught_even_when_the_task_behaves() {
 /// A panic in a `tokio::spawn`ed task: tokio would print it and carry on; the run fails.
 #[test]
 fn a_panic_in_a_tokio_spawned_task_fails_the_run() {
-    let (failure, wall) = failure_of(&config(7), || async {
+    let (failure, wall) = failure_of(&settings(7), || async {
         tokio::spawn(async {
             tokio::time::sleep(ms(10)).await;
             panic!("lost in a foreign task");
@@ -205,7 +205,7 @@ fn a_panic_in_a_tokio_spawned_task_fails_the_run() {
 #[test]
 fn a_foreign_task_using_the_simulation_is_told_the_rule() {
     let net_slot = Arc::new(parking_lot::Mutex::new(None));
-    let (failure, _) = failure_of(&config(8), move || async move {
+    let (failure, _) = failure_of(&settings(8), move || async move {
         let net = Network::new();
         let p = echo_peer(&net, "peer8");
         *net_slot.lock() = Some(net);
@@ -227,9 +227,9 @@ fn a_foreign_task_using_the_simulation_is_told_the_rule() {
 /// A std::thread with a runtime of its own calling a peer: named, and the run fails.
 #[test]
 fn a_foreign_thread_calling_a_peer_fails_the_run() {
-    let mut config = config(9);
-    config.time_limit = Duration::from_secs(3600);
-    let (failure, wall) = failure_of(&config, || async {
+    let mut settings = settings(9);
+    settings.time_limit = Duration::from_secs(3600);
+    let (failure, wall) = failure_of(&settings, || async {
         let net = Network::new();
         let p = echo_peer(&net, "peer9");
         let done = Arc::new(AtomicBool::new(false));
@@ -263,7 +263,7 @@ fn a_foreign_thread_calling_a_peer_fails_the_run() {
 /// caught (a task running for one peer on another's node).
 #[test]
 fn an_end_used_from_another_node_is_caught() {
-    let (failure, _) = failure_of(&config(10), || async {
+    let (failure, _) = failure_of(&settings(10), || async {
         let net = Network::new();
         let target = echo_peer(&net, "target");
         let a = Node::new("peerA");
@@ -292,7 +292,7 @@ fn an_end_used_from_another_node_is_caught() {
 /// A panic in a handler: the run fails, naming the peer that panicked and where.
 #[test]
 fn a_panic_in_a_handler_names_the_peer() {
-    let (failure, _) = failure_of(&config(11), || async {
+    let (failure, _) = failure_of(&settings(11), || async {
         let net = Network::new();
         let p = peer(&net, "peer11", |Ping(n)| async move {
             assert!(n < 5, "handler got {n}");
@@ -313,7 +313,7 @@ fn a_panic_in_a_handler_names_the_peer() {
 /// catches itself: any panic on the simulation thread fails the run.
 #[test]
 fn a_panic_in_a_task_fails_the_run_even_if_caught() {
-    let (failure, _) = failure_of(&config(12), || async {
+    let (failure, _) = failure_of(&settings(12), || async {
         let node = Node::new("peer12");
         node.spawn(async {
             tokio::time::sleep(ms(20)).await;
@@ -332,7 +332,7 @@ fn a_panic_in_a_task_fails_the_run_even_if_caught() {
 /// failure, not the peer's.
 #[test]
 fn a_tester_task_on_a_peer_blames_the_tester() {
-    let (failure, _) = failure_of(&config(13), || async {
+    let (failure, _) = failure_of(&settings(13), || async {
         let node = Node::new("peer13");
         node.spawn_tester(async {
             tokio::time::sleep(ms(20)).await;
@@ -357,7 +357,7 @@ fn a_huge_reply_is_too_large_not_a_busy_loop() {
         type Reply = String;
         const NAME: &'static str = "Peer.GetAll";
     }
-    let (failure, wall) = failure_of(&config(14), || async {
+    let (failure, wall) = failure_of(&settings(14), || async {
         let net = Network::new();
         let node = Node::new("peer14");
         let server = node.enter(|| {
@@ -392,7 +392,7 @@ fn a_huge_reply_is_too_large_not_a_busy_loop() {
 /// when the tester calls through `Node::enter`, as every tester does: the peer's crash stops it.
 #[test]
 fn a_task_spawned_from_a_tester_call_dies_with_the_peer() {
-    sim::run(&config(15), || async {
+    sim::run(&settings(15), || async {
         struct Raftish {
             sent: Arc<AtomicU64>,
         }
@@ -432,7 +432,7 @@ fn a_task_spawned_from_a_tester_call_dies_with_the_peer() {
 /// virtual time it happened, with who was waiting.
 #[test]
 fn a_deadlock_is_decided_in_virtual_time_and_names_the_waiters() {
-    let (failure, wall) = failure_of(&config(16), || async {
+    let (failure, wall) = failure_of(&settings(16), || async {
         let node = Node::new("peer16");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         node.spawn(async move {

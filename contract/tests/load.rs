@@ -58,11 +58,11 @@ fn a_correct_run_passes_while_the_process_is_stopped_and_continued() {
     // Long enough to be stopped several times in the middle of runs.
     while started.elapsed() < Duration::from_secs(8) && result.is_ok() {
         runs += 1;
-        let mut config = sim::Config::new(runs);
+        let mut settings = sim::RunSettings::new(runs);
         // The tightest budgets the watchdog accepts, so that a stop would show if it counted.
-        config.busy_after = Duration::from_millis(300);
-        config.blocked_after = Duration::from_millis(300);
-        result = sim::run(&config, pinging_peers).map(|_| ());
+        settings.busy_after = Duration::from_millis(300);
+        settings.blocked_after = Duration::from_millis(300);
+        result = sim::run(&settings, pinging_peers).map(|_| ());
     }
     let _ = stopper.kill();
     let _ = stopper.wait();

@@ -97,9 +97,10 @@ pub fn grade(
             runs: results.len(),
             passed,
             verdict: verdict.to_string(),
-            replay: failing_seeds
-                .first()
-                .map(|&seed| replay_command(build, test, seed)),
+            replay: results
+                .iter()
+                .find(|r| !r.passed())
+                .map(|r| replay_command(build, test, r)),
             message: results
                 .iter()
                 .find(|r| !r.passed())

@@ -4,7 +4,9 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::suite::{Build, GraderTest};
+use labsim::harness::{Profile, ReplayCommand, TestTarget};
+
+use crate::suite::{Build, GraderTest, GRADER_BINARY};
 
 /// A run that takes longer than this in wall time is killed. The simulation's own watchdog
 /// stops deadlocks and busy loops much sooner; this only guards against what it cannot see.
@@ -165,18 +167,28 @@ pub fn failure_report(build: &Build, test: &GraderTest, result: &RunResult) -> S
         result.seed,
         result.status,
         result.message,
-        replay_command(build, test, result.seed)
+        replay_command(build, test, result)
     )
 }
 
-/// The command that replays a failed run.
-pub fn replay_command(build: &Build, test: &GraderTest, seed: u64) -> String {
-    format!(
-        "LAB_SEED={seed} cargo test -p {}{} --test grader {} -- --exact",
-        test.lab,
-        build.cargo_flags(&test.lab),
-        test.name
-    )
+/// The command that replays a failed run: the one the test itself prints when it fails
+/// ([`ReplayCommand`], which also formats the graders' own), for a failure the tool found. A
+/// run that failed the determinism check replays with it.
+pub fn replay_command(build: &Build, test: &GraderTest, result: &RunResult) -> String {
+    ReplayCommand {
+        seed: result.seed,
+        check_determinism: result.status == "nondeterministic",
+        package: test.lab.clone(),
+        profile: if build.release {
+            Profile::Release
+        } else {
+            Profile::Dev
+        },
+        features: build.features(&test.lab),
+        target: TestTarget::Test(GRADER_BINARY.into()),
+        test: test.name.clone(),
+    }
+    .to_string()
 }
 
 #[cfg(test)]
@@ -255,6 +267,17 @@ mod tests {
             "FAILED part2a::x_2a seed 7 (deadlock): seed 7, virtual time 1.000 s: deadlock: ...\n  \
              replay: LAB_SEED=7 cargo test -p raft --features reference --test grader \
              part2a::x_2a -- --exact"
+        );
+        // A failure of the determinism check replays with the check, in the build it ran in.
+        r.status = "nondeterministic".into();
+        let release = Build {
+            release: true,
+            ..build
+        };
+        assert_eq!(
+            replay_command(&release, &test, &r),
+            "LAB_SEED=7 LAB_CHECK_DETERMINISM=1 cargo test -p raft --release --features \
+             reference --test grader part2a::x_2a -- --exact"
         );
     }
 }

@@ -71,7 +71,7 @@ pub fn report(build: &Build, tests: &[GraderTest], s: &Summary) -> String {
                 r.seed,
                 r.status,
                 r.message,
-                replay_command(build, t, r.seed)
+                replay_command(build, t, r)
             ));
         }
     }
@@ -96,4 +96,61 @@ pub fn report(build: &Build, tests: &[GraderTest], s: &Summary) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Passes and failures mix in a summary: the count of each, and each failure with its
+    /// diagnosis and the command that replays it (with the determinism check where it failed
+    /// that).
+    #[test]
+    fn a_report_counts_passes_and_failures_and_replays_each_failure() {
+        let build = Build {
+            reference: true,
+            release: true,
+            root: Default::default(),
+            target_dir: None,
+        };
+        let tests = vec![GraderTest {
+            lab: "raft".into(),
+            binary: Default::default(),
+            name: "part2a::initial_election_2a".into(),
+        }];
+        let failed = |seed: u64, status: &str| RunResult {
+            seed,
+            status: status.into(),
+            virtual_ms: Some(5000),
+            wall: Duration::from_millis(10),
+            message: format!("seed {seed}, virtual time 5.000 s: ..."),
+            rpcs: None,
+        };
+        let summary = Summary {
+            runs: 7,
+            failures: vec![(0, failed(3, "panic")), (0, failed(6, "nondeterministic"))],
+            slowest: [(0, (5000, Duration::from_millis(10)))]
+                .into_iter()
+                .collect(),
+        };
+        let text = report(&build, &tests, &summary);
+        assert!(
+            text.starts_with("7 runs of 1 tests: 5 passed, 2 failed\n\nfailures:\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n  part2a::initial_election_2a seed 3 (panic): seed 3, virtual time 5.000 s: \
+                 ...\n    replay: LAB_SEED=3 cargo test -p raft --release --features reference \
+                 --test grader part2a::initial_election_2a -- --exact\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n    replay: LAB_SEED=6 LAB_CHECK_DETERMINISM=1 cargo test -p raft --release"
+            ),
+            "{text}"
+        );
+    }
 }

@@ -43,6 +43,9 @@ pub fn reference_features(lab: &str) -> String {
         .join(",")
 }
 
+/// The test binary of each lab's grader suite (`<lab>/tests/grader/`): `--test grader`.
+pub const GRADER_BINARY: &str = "grader";
+
 /// One grader test: the lab it belongs to, the binary that runs it, and its full name
 /// (`part2a::initial_election_2a`).
 #[derive(Clone, Debug)]
@@ -76,17 +79,13 @@ pub struct Build {
 }
 
 impl Build {
-    /// The cargo arguments that select this build of `lab`, for commands shown to people.
-    pub fn cargo_flags(&self, lab: &str) -> String {
-        let mut flags = String::new();
-        if self.release {
-            flags.push_str(" --release");
-        }
+    /// The cargo features of this build of `lab`: the reference solutions', or none.
+    pub fn features(&self, lab: &str) -> String {
         if self.reference {
-            flags.push_str(" --features ");
-            flags.push_str(&reference_features(lab));
+            reference_features(lab)
+        } else {
+            String::new()
         }
-        flags
     }
 }
 
@@ -268,12 +267,12 @@ fn build_grader(build: &Build, lab: &str) -> Result<PathBuf, String> {
             "--no-run",
             "--message-format=json-render-diagnostics",
         ])
-        .args(["-p", lab, "--test", "grader"]);
+        .args(["-p", lab, "--test", GRADER_BINARY]);
     if build.release {
         cmd.arg("--release");
     }
     if build.reference {
-        cmd.args(["--features", &reference_features(lab)]);
+        cmd.args(["--features", &build.features(lab)]);
     }
     if let Some(dir) = &build.target_dir {
         cmd.env("CARGO_TARGET_DIR", dir);
@@ -289,7 +288,9 @@ fn build_grader(build: &Build, lab: &str) -> Result<PathBuf, String> {
     stdout
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "grader")
+        .filter(|msg| {
+            msg["reason"] == "compiler-artifact" && msg["target"]["name"] == GRADER_BINARY
+        })
         .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
         .ok_or_else(|| format!("cargo built no grader executable for {lab}"))
 }

@@ -45,6 +45,7 @@ fn work() -> PathBuf {
 
 /// The path packages of a handed-out tree (the workspace's members but `rsm`).
 const PATH_PACKAGES: &[&str] = &[
+    "labsim",
     "labgob",
     "labrpc",
     "raft",

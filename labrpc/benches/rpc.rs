@@ -74,15 +74,15 @@ struct Measure {
     virtual_time: Duration,
 }
 
-/// A configuration for runs far beyond the test limits: long virtual time, and a reliable
+/// The settings for runs far beyond the test limits: long virtual time, and a reliable
 /// sequential run never advances virtual time (calls complete without waiting), which the busy
 /// watchdog would otherwise take for a stuck run after 5 s.
-fn config(seed: u64) -> sim::Config {
-    let mut config = sim::Config::new(seed);
-    config.time_limit = Duration::from_secs(10_000_000);
-    config.busy_after = Duration::from_secs(3600);
-    config.thread_name = "bench".to_string();
-    config
+fn settings(seed: u64) -> sim::RunSettings {
+    let mut settings = sim::RunSettings::new(seed);
+    settings.time_limit = Duration::from_secs(10_000_000);
+    settings.busy_after = Duration::from_secs(3600);
+    settings.thread_name = "bench".to_string();
+    settings
 }
 
 /// A node with a server answering `Ping(x)` with `x + 1`, and an enabled end to it. With
@@ -125,7 +125,7 @@ fn throughput(seed: u64, shape: Throughput, calls: u64) -> Measure {
         awaiting_handler,
     } = shape;
     let start = Instant::now(); // allowed: benchmark wall time
-    let outcome = sim::run(&config(seed), move || async move {
+    let outcome = sim::run(&settings(seed), move || async move {
         let net = Network::new();
         net.set_reliable(reliable);
         let end = ping_server(&net, awaiting_handler);
@@ -183,7 +183,7 @@ fn heartbeat(seed: u64, reliable: bool, duration: Duration) -> Measure {
     let replies = Arc::new(AtomicU64::new(0));
     let counter = replies.clone();
     let start = Instant::now(); // allowed: benchmark wall time
-    let outcome = sim::run(&config(seed), move || async move {
+    let outcome = sim::run(&settings(seed), move || async move {
         let net = Network::new();
         net.set_reliable(reliable);
         let nodes: Vec<sim::Node> = (0..HEARTBEAT_NODES)

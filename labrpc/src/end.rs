@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use futures::future::{self, BoxFuture, Either};
 
+use labsim::layer::{self, NodeId, Role, Site};
+
 use crate::error::RpcError;
-use crate::network::{EndId, NetShared, Network, SlotId};
+use crate::events::{DropReason, NetEvent};
 use crate::server::{Request, Rpc, Server};
-use crate::sim::{self, DropReason, Event, NodeId, Role, Site};
+use crate::state::{EndId, NetShared, SlotId};
 
 /// One end of a connection: a peer's handle for calling one other peer.
 ///
@@ -22,9 +24,9 @@ use crate::sim::{self, DropReason, Event, NodeId, Role, Site};
 /// call in `tokio::time::timeout` when that matters).
 ///
 /// Every delivered call takes virtual time: the reliable network's latency
-/// ([`Network::set_latency`]) or the unreliable network's delay. A loop of calls therefore never
-/// stops the clock, though a clerk should still pause between rounds of retries, as MIT's
-/// handouts ask, rather than flood the servers.
+/// ([`Network::set_latency`](crate::Network::set_latency)) or the unreliable network's delay.
+/// A loop of calls therefore never stops the clock, though a clerk should still pause between
+/// rounds of retries, as MIT's handouts ask, rather than flood the servers.
 ///
 /// An end holds its network weakly: the network owns the servers, a server's handlers may own
 /// their peer, and the peer owns its ends, so a strong handle here would make a cycle that
@@ -51,9 +53,9 @@ struct Route {
 }
 
 impl ClientEnd {
-    pub(crate) fn new(net: &Network, id: EndId, name: String) -> Self {
+    pub(crate) fn new(net: &Arc<NetShared>, id: EndId, name: String) -> Self {
         ClientEnd {
-            net: Arc::downgrade(&net.shared),
+            net: Arc::downgrade(net),
             id,
             name: Arc::from(name),
         }
@@ -90,26 +92,26 @@ impl ClientEnd {
     /// the run through the network's handle on it), and one node per end, the first that used it
     /// (an end is a wire from one peer to another).
     fn check_caller(&self, net: &NetShared) -> Result<(), RpcError> {
-        if !sim::on_simulation_thread() {
-            if let Some(shared) = &net.sim {
-                sim::foreign_thread(shared, &format!("ClientEnd::call on end {}", self.name));
+        if !layer::on_simulation_thread() {
+            if let Some(run) = &net.sim {
+                layer::foreign_thread(run, &format!("ClientEnd::call on end {}", self.name));
             }
             return Err(RpcError::Unreachable);
         }
-        let node = sim::current_node("ClientEnd::call");
+        let node = layer::current_node("ClientEnd::call");
         let mut st = net.state.lock();
         let owner = *st.ends[self.id as usize].owner.get_or_insert(node);
         drop(st);
         if owner != node {
-            sim::fail_rule(
+            layer::fail_rule(
                 "an end belongs to the node that first used it",
                 format!(
                     "End {} was first used by {} and now by {}. Each peer calls through the \
                      ends it was given; a task that calls for a peer must run on that peer \
                      (spawn it from the peer's own code with labrpc::sim::spawn)",
                     self.name,
-                    sim::node_name(owner),
-                    sim::node_name(node)
+                    layer::node_name(owner),
+                    layer::node_name(node)
                 ),
             );
             return Err(RpcError::Unreachable);
@@ -145,7 +147,7 @@ impl ClientEnd {
         reason: DropReason,
         error: RpcError,
     ) -> Result<Vec<u8>, RpcError> {
-        sim::record(Event::Drop {
+        layer::record(NetEvent::Drop {
             end: self.id,
             reason,
         });
@@ -160,9 +162,9 @@ impl ClientEnd {
 
     async fn deliver(&self, net: &NetShared, request: Request) -> Result<Vec<u8>, RpcError> {
         let method = request.method;
-        let sent_ms = sim::now().as_millis() as u64;
+        let sent_ms = labsim::now().as_millis() as u64;
         let route = self.route(net, request.bytes.len());
-        sim::record(Event::Send {
+        layer::record(NetEvent::Send {
             end: self.id,
             method: request.method,
             bytes: request.bytes.len(),
@@ -170,7 +172,7 @@ impl ClientEnd {
 
         let Some((slot, server)) = route.server else {
             // No reply, and the caller finds out only after a while, as with a real timeout.
-            let ms = sim::network_below(if route.long_delays { 7000 } else { 100 });
+            let ms = layer::random_below(if route.long_delays { 7000 } else { 100 });
             sleep_ms(ms).await;
             return self.dropped(
                 method,
@@ -182,19 +184,19 @@ impl ClientEnd {
         if route.reliable {
             sleep_ms(route.latency_ms).await;
         } else {
-            sleep_ms(sim::network_below(27)).await;
-            if sim::network_below(1000) < 100 {
+            sleep_ms(layer::random_below(27)).await;
+            if layer::random_below(1000) < 100 {
                 return self.dropped(method, sent_ms, DropReason::Request, RpcError::RequestLost);
             }
         }
 
         let node = server.node();
-        if !sim::node_alive(node) {
+        if !layer::node_alive(node) {
             // Nothing of a crashed node runs, even if the tester left its server registered.
             return self.dropped(method, sent_ms, DropReason::Killed, RpcError::ServerKilled);
         }
         let handler = server.dispatch(request)?;
-        sim::record(Event::Dispatch {
+        layer::record(NetEvent::Dispatch {
             end: self.id,
             server: slot,
         });
@@ -208,17 +210,17 @@ impl ClientEnd {
             _ => return self.dropped(method, sent_ms, DropReason::Killed, RpcError::ServerKilled),
         };
 
-        if !route.reliable && sim::network_below(1000) < 100 {
+        if !route.reliable && layer::random_below(1000) < 100 {
             return self.dropped(method, sent_ms, DropReason::Reply, RpcError::ReplyLost);
         }
-        if route.long_reordering && sim::network_below(900) < 600 {
+        if route.long_reordering && layer::random_below(900) < 600 {
             // 200 + rand(1 + rand(2000)) ms: skewed toward short delays, as in MIT's labrpc.
-            let spread = sim::network_below(2000);
-            sleep_ms(200 + sim::network_below(1 + spread)).await;
+            let spread = layer::random_below(2000);
+            sleep_ms(200 + layer::random_below(1 + spread)).await;
         }
         self.wait_while_held(net).await;
         net.state.lock().total_bytes += reply.len() as u64;
-        sim::record(Event::Deliver {
+        layer::record(NetEvent::Deliver {
             end: self.id,
             bytes: reply.len(),
         });
@@ -274,12 +276,12 @@ async fn run_on(
     mut handler: BoxFuture<'static, HandlerResult>,
 ) -> Result<HandlerResult, tokio::task::JoinHandle<HandlerResult>> {
     let role = Role::of(node);
-    let site = sim::site(Site::Handler(method));
+    let site = layer::site(Site::Handler(method));
     let first =
-        poll_fn(|cx| Poll::Ready(sim::run_as(role, site, || handler.as_mut().poll(cx)))).await;
+        poll_fn(|cx| Poll::Ready(layer::run_as(role, site, || handler.as_mut().poll(cx)))).await;
     match first {
         Poll::Ready(result) => Ok(result),
-        Poll::Pending => Err(sim::spawn_tracked(role, site, handler)),
+        Poll::Pending => Err(layer::spawn_tracked(role, site, handler)),
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::limits::MAX_MESSAGE_BYTES;
+
 /// Why a call returned no reply.
 ///
 /// The first four are the network's doing and mean exactly what MIT's `Call` returning `false`
@@ -43,7 +45,7 @@ pub enum RpcError {
     },
     /// The arguments or the reply could not be encoded.
     Encode(String),
-    /// The arguments or the reply encode to more than [`crate::MAX_MESSAGE_BYTES`]: a bug
+    /// The arguments or the reply encode to more than [`MAX_MESSAGE_BYTES`]: a bug
     /// (a whole log or store in one message), which also fails the run.
     TooLarge {
         /// The full method name called.
@@ -95,7 +97,7 @@ impl fmt::Display for RpcError {
                 f,
                 "labrpc: {method}'s {what} take {bytes} bytes encoded, more than the \
                  network's limit of {} bytes per message",
-                crate::MAX_MESSAGE_BYTES
+                MAX_MESSAGE_BYTES
             ),
             RpcError::Decode(e) => write!(f, "labrpc: {e}"),
         }

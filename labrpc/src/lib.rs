@@ -2,7 +2,8 @@
 //!
 //! Lab code talks to its peers only through this network, so the tester can make it as bad as a
 //! real one, on purpose and reproducibly: partitions, lost requests and replies, delays,
-//! reordering, crashes. Everything runs inside a [`sim`]ulation on virtual time.
+//! reordering, crashes. Everything runs inside a [`sim`]ulation on virtual time, whose
+//! [rules](sim#rules-for-code-that-runs-in-a-simulation) lab code keeps.
 //!
 //! # Declaring and calling an RPC
 //!
@@ -18,7 +19,7 @@
 //!     const NAME: &'static str = "Echo.Say";
 //! }
 //!
-//! sim::run(&sim::Config::new(1), || async {
+//! sim::run(&sim::RunSettings::new(1), || async {
 //!     let net = Network::new();
 //!     let node = sim::Node::new("server");
 //!     let server = node.enter(|| {
@@ -63,16 +64,19 @@
 
 mod end;
 mod error;
+mod events;
+mod limits;
 mod network;
 mod server;
-pub mod sim;
+mod state;
+
+/// The simulation lab code runs in: the `labsim` crate, under the name lab code knows it by
+/// (`labrpc::sim::spawn`, `labrpc::sim::random_range`, ...).
+#[doc(inline)]
+pub use labsim as sim;
 
 pub use end::ClientEnd;
 pub use error::RpcError;
-pub use network::{Network, DEFAULT_LATENCY_MS};
+pub use limits::{DEFAULT_LATENCY_MS, MAX_MESSAGE_BYTES};
+pub use network::Network;
 pub use server::{Rpc, Server, Service};
-
-/// The largest message, arguments or reply, the network carries: 64 MiB. No lab needs more
-/// than a few megabytes (the largest snapshots are kilobytes); a message past this is a log or a
-/// store sent whole by mistake, which MIT's Go labs would carry slowly for seconds.
-pub const MAX_MESSAGE_BYTES: usize = 64 << 20;

@@ -1,20 +1,14 @@
-//! The network: which end reaches which server, how reliably, and what it all cost.
+//! The tester's handle on the network: it makes ends, wires them to servers, partitions,
+//! crashes and restarts, and reads the counters.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-use tokio::sync::Notify;
+use labsim::layer;
 
 use crate::end::ClientEnd;
+use crate::events::NetEvent;
 use crate::server::Server;
-use crate::sim::{self, Event};
-
-/// See [`Network::set_latency`].
-pub const DEFAULT_LATENCY_MS: u64 = 5;
-
-pub(crate) type EndId = u32;
-pub(crate) type SlotId = u32;
+use crate::state::{NetShared, NetState};
 
 /// A simulated network with MIT labrpc's semantics (see the crate docs for the full list).
 ///
@@ -23,73 +17,7 @@ pub(crate) type SlotId = u32;
 /// partition peers, and adds and deletes servers to crash and restart them.
 #[derive(Clone)]
 pub struct Network {
-    pub(crate) shared: Arc<NetShared>,
-}
-
-pub(crate) struct NetShared {
-    pub(crate) state: Mutex<NetState>,
-    /// Woken whenever an in-flight call may have lost its server: an end disabled, a server
-    /// deleted or replaced.
-    pub(crate) changed: Notify,
-    /// The simulation the network was made in, so that a call from a foreign thread can fail
-    /// that run (the foreign thread has no simulation of its own to report to).
-    pub(crate) sim: Option<Arc<sim::SimShared>>,
-}
-
-pub(crate) struct NetState {
-    pub(crate) reliable: bool,
-    /// Virtual milliseconds a request on the reliable network travels before dispatch.
-    pub(crate) latency_ms: u64,
-    pub(crate) long_delays: bool,
-    pub(crate) long_reordering: bool,
-    pub(crate) ends: Vec<EndState>,
-    end_names: HashMap<String, EndId>,
-    pub(crate) servers: Vec<ServerSlot>,
-    server_names: HashMap<String, SlotId>,
-    pub(crate) total_count: u64,
-    pub(crate) total_bytes: u64,
-}
-
-pub(crate) struct EndState {
-    pub(crate) enabled: bool,
-    pub(crate) server: Option<SlotId>,
-    /// Replies to calls on this end wait until this is cleared ([`Network::hold_replies`]).
-    pub(crate) hold_replies: bool,
-    /// The node that first called through this end: the only one that may.
-    pub(crate) owner: Option<sim::NodeId>,
-}
-
-pub(crate) struct ServerSlot {
-    pub(crate) server: Option<Arc<Server>>,
-}
-
-impl NetState {
-    fn end(&mut self, name: &str) -> EndId {
-        match self.end_names.get(name) {
-            Some(&id) => id,
-            None => panic!("labrpc: no end named {name:?} (make it with Network::make_end first)"),
-        }
-    }
-
-    fn slot(&mut self, name: &str) -> SlotId {
-        if let Some(&slot) = self.server_names.get(name) {
-            return slot;
-        }
-        let slot = self.servers.len() as SlotId;
-        self.servers.push(ServerSlot { server: None });
-        self.server_names.insert(name.to_string(), slot);
-        slot
-    }
-
-    /// MIT's `isServerDead`: the end was disabled, or the server under its name is no longer
-    /// the one the request was sent to.
-    pub(crate) fn is_dead(&self, end: EndId, slot: SlotId, server: &Arc<Server>) -> bool {
-        !self.ends[end as usize].enabled
-            || !self.servers[slot as usize]
-                .server
-                .as_ref()
-                .is_some_and(|s| Arc::ptr_eq(s, server))
-    }
+    shared: Arc<NetShared>,
 }
 
 impl Default for Network {
@@ -101,24 +29,8 @@ impl Default for Network {
 impl Network {
     /// A reliable network with no ends and no servers (MIT's `MakeNetwork`).
     pub fn new() -> Network {
-        let state = NetState {
-            reliable: true,
-            latency_ms: DEFAULT_LATENCY_MS,
-            long_delays: false,
-            long_reordering: false,
-            ends: Vec::new(),
-            end_names: HashMap::new(),
-            servers: Vec::new(),
-            server_names: HashMap::new(),
-            total_count: 0,
-            total_bytes: 0,
-        };
         Network {
-            shared: Arc::new(NetShared {
-                state: Mutex::new(state),
-                changed: Notify::new(),
-                sim: sim::shared(),
-            }),
+            shared: Arc::new(NetShared::new()),
         }
     }
 
@@ -129,21 +41,8 @@ impl Network {
     /// If an end of that name exists already.
     pub fn make_end(&self, name: impl Into<String>) -> ClientEnd {
         let name = name.into();
-        let mut st = self.shared.state.lock();
-        assert!(
-            !st.end_names.contains_key(&name),
-            "labrpc: make_end: end {name:?} already exists"
-        );
-        let id = st.ends.len() as EndId;
-        st.ends.push(EndState {
-            enabled: false,
-            server: None,
-            hold_replies: false,
-            owner: None,
-        });
-        st.end_names.insert(name.clone(), id);
-        drop(st);
-        ClientEnd::new(self, id, name)
+        let id = self.shared.state.lock().add_end(&name);
+        ClientEnd::new(&self.shared, id, name)
     }
 
     /// Connects end `end` to whatever server is (or will be) registered under `server`.
@@ -153,7 +52,7 @@ impl Network {
         let slot = st.slot(server);
         st.ends[id as usize].server = Some(slot);
         drop(st);
-        sim::record(Event::Connect {
+        layer::record(NetEvent::Connect {
             end: id,
             server: slot,
         });
@@ -166,7 +65,7 @@ impl Network {
         let was = std::mem::replace(&mut st.ends[id as usize].enabled, enabled);
         drop(st);
         if was != enabled {
-            sim::record(Event::Enable { end: id, enabled });
+            layer::record(NetEvent::Enable { end: id, enabled });
             let state = if enabled { "up" } else { "down" };
             tracing::debug!(kind = "net", "link {end} {state}");
             if !enabled {
@@ -201,7 +100,7 @@ impl Network {
         let slot = st.slot(name);
         let old = st.servers[slot as usize].server.replace(Arc::new(server));
         drop(st);
-        sim::record(Event::Server {
+        layer::record(NetEvent::Server {
             server: slot,
             present: true,
         });
@@ -218,7 +117,7 @@ impl Network {
         let old = st.servers[slot as usize].server.take();
         drop(st);
         if old.is_some() {
-            sim::record(Event::Server {
+            layer::record(NetEvent::Server {
                 server: slot,
                 present: false,
             });
@@ -233,7 +132,8 @@ impl Network {
     }
 
     /// How long a request on the reliable network travels before its handler runs (default
-    /// [`DEFAULT_LATENCY_MS`]). The reply comes back at once, so this is the round trip.
+    /// [`DEFAULT_LATENCY_MS`](crate::DEFAULT_LATENCY_MS)). The reply comes back at once, so
+    /// this is the round trip.
     ///
     /// MIT's reliable network adds no delay of its own: real time passes anyway while Go code
     /// runs. Here time is virtual and only passes while every task waits, so without a latency
@@ -259,13 +159,13 @@ impl Network {
     fn set_mode(&self, change: impl FnOnce(&mut NetState)) {
         let mut st = self.shared.state.lock();
         change(&mut st);
-        let event = Event::NetMode {
+        let event = NetEvent::NetMode {
             reliable: st.reliable,
             long_delays: st.long_delays,
             long_reordering: st.long_reordering,
         };
         drop(st);
-        sim::record(event);
+        layer::record(event);
     }
 
     /// Every call handed to the network, delivered or not (MIT's `GetTotalCount`).

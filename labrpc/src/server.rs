@@ -10,8 +10,10 @@ use futures::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use labsim::layer::{self, NodeId};
+
 use crate::error::RpcError;
-use crate::sim::{self, NodeId};
+use crate::limits::MAX_MESSAGE_BYTES;
 
 /// One RPC: the argument type names its method and its reply type.
 ///
@@ -58,14 +60,14 @@ pub(crate) fn encode_message<T: Serialize>(
     what: &'static str,
     value: &T,
 ) -> Result<Vec<u8>, RpcError> {
-    labgob::encode_at_most(value, crate::MAX_MESSAGE_BYTES).map_err(|e| match e.oversized() {
+    labgob::encode_at_most(value, MAX_MESSAGE_BYTES).map_err(|e| match e.oversized() {
         Some(bytes) => {
             let error = RpcError::TooLarge {
                 method,
                 what,
                 bytes,
             };
-            sim::fail_rule(
+            layer::fail_rule(
                 "messages stay under labrpc::MAX_MESSAGE_BYTES",
                 format!(
                     "{error}. Send what the peer needs (entries from its next index, a \
@@ -162,10 +164,10 @@ pub struct Server {
 
 impl Server {
     /// An empty server whose handlers run on the node the caller runs on (use
-    /// [`sim::Node::enter`] to build a server for another node).
+    /// [`Node::enter`](crate::sim::Node::enter) to build a server for another node).
     pub fn new() -> Server {
         Server {
-            node: sim::current_node("labrpc::Server::new"),
+            node: layer::current_node("labrpc::Server::new"),
             services: Vec::new(),
             handlers: HashMap::new(),
             count: AtomicU64::new(0),

@@ -4,15 +4,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Where failing tests leave their reports: `<target dir>/lab-reports/` (see
-/// `labrpc::sim::trace::reports_dir`).
+/// `labrpc::sim::harness::reports_dir`).
 pub fn lab_reports_dir() -> std::io::Result<PathBuf> {
-    labrpc::sim::trace::reports_dir()
+    labrpc::sim::harness::reports_dir()
 }
 
 /// A file name for a report of the running test and seed: `<test>-seed<N>.<ext>`, with the
 /// test's module path joined by `-`.
 pub fn report_file_name(ext: &str) -> String {
-    let stem = labrpc::sim::trace::report_stem(labrpc::sim::seed());
+    let stem = labrpc::sim::harness::report_stem(labrpc::sim::seed());
     format!("{stem}.{ext}")
 }
 

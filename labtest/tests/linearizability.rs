@@ -89,7 +89,7 @@ fn illegal_info_and_html_report() {
 /// under the target directory's `lab-reports/`, named after the test and the seed.
 #[test]
 fn assert_linearizable_fails_with_the_report_path() {
-    let failure = labrpc::sim::run(&labrpc::sim::Config::new(42), || async {
+    let failure = labrpc::sim::run(&labrpc::sim::RunSettings::new(42), || async {
         assert_linearizable(&KvModel, load("c01-ok"), None, "fine");
         assert_linearizable(&KvModel, load("c01-bad"), None, "c01-bad");
     })

@@ -117,10 +117,10 @@ where
     Fut: std::future::Future<Output = ()> + 'static,
 {
     sim::Test::new()
-        .cargo_args(if raft::REFERENCE {
-            "-p kvraft --features reference,raft/reference --lib"
+        .features(if raft::REFERENCE {
+            "reference,raft/reference"
         } else {
-            "-p kvraft --features reference --lib"
+            "reference"
         })
         .run(body);
 }

@@ -296,7 +296,7 @@ mod tests {
     /// proposed to it reach every peer's service in order.
     #[test]
     fn three_peers_elect_a_leader_and_agree() {
-        let outcome = sim::run(&sim::Config::new(2024), || async {
+        let outcome = sim::run(&sim::RunSettings::new(2024), || async {
             let n = 3;
             let net = Network::new();
             let (mut rafts, mut appliers) = (Vec::new(), Vec::new());

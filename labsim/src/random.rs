@@ -6,15 +6,15 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use super::context::{self, current_node, NETWORK_STREAM};
-use super::digest::Event;
-use super::rng::SimRng;
+use crate::context::{self, current_node, LAYER_STREAM};
+use crate::digest::KernelEvent;
+use crate::rng::SimRng;
 
 fn draw<R>(f: impl FnOnce(&mut SimRng) -> (u64, R)) -> R {
     let node = current_node("a random draw (labrpc::sim::random_*)");
     context::with(|s| {
         let (value, out) = f(&mut s.nodes.borrow_mut()[node as usize].rng);
-        s.record(Event::Rng {
+        s.record(KernelEvent::Rng {
             stream: node + 1,
             value,
         });
@@ -63,13 +63,15 @@ pub fn shuffle<T>(items: &mut [T]) {
     }
 }
 
-/// A draw for the network itself, from its own stream so that lab code drawing more or fewer
-/// numbers does not change the network's decisions at a given point in the run.
-pub(crate) fn network_below(n: u64) -> u64 {
+/// A uniform value in `0..n` from the layers' own stream (stream 0: the network's), so that lab
+/// code drawing more or fewer numbers does not change the network's decisions at a given point
+/// in the run.
+#[inline]
+pub(crate) fn layer_below(n: u64) -> u64 {
     context::with(|s| {
-        let v = s.network_rng.borrow_mut().below(n);
-        s.record(Event::Rng {
-            stream: NETWORK_STREAM,
+        let v = s.layer_rng.borrow_mut().below(n);
+        s.record(KernelEvent::Rng {
+            stream: LAYER_STREAM,
             value: v,
         });
         v

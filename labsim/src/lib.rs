@@ -1,4 +1,5 @@
-//! The deterministic simulation every lab test runs in.
+//! The deterministic simulation every lab test runs in. Lab code reaches it as `labrpc::sim`,
+//! which is this crate.
 //!
 //! One run is one fresh OS thread with one `current_thread` tokio runtime whose clock is paused:
 //! whenever no task can run, the clock jumps to the next timer, so `tokio::time::sleep` costs no
@@ -7,10 +8,10 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use labrpc::sim;
+//! use labsim as sim; // in lab code: `use labrpc::sim;`, the same crate
 //!
-//! let config = sim::Config::new(42);
-//! let outcome = sim::run(&config, || async {
+//! let settings = sim::RunSettings::new(42);
+//! let outcome = sim::run(&settings, || async {
 //!     let node = sim::Node::new("server");
 //!     let task = node.spawn(async {
 //!         tokio::time::sleep(Duration::from_secs(30)).await; // virtual: instant
@@ -20,7 +21,7 @@
 //! })
 //! .unwrap();
 //! assert_eq!(outcome.virtual_time, Duration::from_secs(30));
-//! # let again = sim::run(&config, || async {
+//! # let again = sim::run(&settings, || async {
 //! #     let node = sim::Node::new("server");
 //! #     node.spawn(async { tokio::time::sleep(Duration::from_secs(30)).await; sim::random_range(0..100) }).await.unwrap()
 //! # }).unwrap();
@@ -29,7 +30,8 @@
 //!
 //! Grader tests use [`test`](fn@test) (or [`Test`]), which takes the seed from `LAB_SEED`, runs many
 //! seeds with `LAB_SEEDS`, checks determinism with `LAB_CHECK_DETERMINISM=1`, and on failure
-//! panics with the seed, the virtual time, a diagnosis and the one-line replay command.
+//! panics with the seed, the virtual time, a diagnosis and the one-line replay command (see
+//! [`harness`]).
 //!
 //! Testers say what they are doing, so that a run that fails (time limit, deadlock, busy loop,
 //! blocked thread, panic) says it too: [`step`] (a guard: "waiting for one leader"), [`section`]
@@ -56,7 +58,7 @@
 //! | virtual time | `std::time::Instant`, `SystemTime` | `tokio::time` | as above; the wall clock barely moves while virtual seconds pass, so timers built on it never fire (Raft: "expected one leader") |
 //! | order from data, not hashes | iterating a `HashMap`/`HashSet` where the order reaches behaviour | `BTreeMap`/`BTreeSet` | as above |
 //! | ends stay with their peer | calling through another peer's `ClientEnd` | the ends you were given | the run fails at the call ("an end belongs to the node that first used it") |
-//! | messages of sane size | a whole log or store in one message | what the peer needs | the run fails at once past [`MAX_MESSAGE_BYTES`](crate::MAX_MESSAGE_BYTES), naming the RPC and the size |
+//! | messages of sane size | a whole log or store in one message | what the peer needs | the run fails at once past `labrpc::MAX_MESSAGE_BYTES` (64 MiB), naming the RPC and the size |
 //!
 //! `tokio::select!` picks among ready branches at random unless told `biased;`. Its random
 //! numbers come from the runtime, which the simulation seeds from the run's seed (the workspace
@@ -66,34 +68,41 @@
 //! Not a rule but a diagnosis: a run in which every task waits and no timer is pending is a
 //! deadlock. The simulation finds it itself, at the virtual time it happened, and names the
 //! nodes still waiting.
+//!
+//! # Layout
+//!
+//! The kernel (the modules at the top of this crate: runtime, nodes, randomness, time, the
+//! determinism digest, failures, watchdog, the tester's activity) knows nothing of networks or
+//! of test harnesses. Two things sit on it, and it imports neither:
+//!
+//! * [`harness`]: what makes a simulation a grader test (the `LAB_*` variables, seeds, the
+//!   determinism check, replay commands, traces, timelines and reports);
+//! * layers such as labrpc's network, through [`layer`], the kernel's interface for code that
+//!   extends the simulation (not for lab code).
 
 mod activity;
 mod context;
 mod digest;
 mod failure;
+pub mod harness;
+pub mod layer;
 mod node;
 mod random;
 mod rng;
-mod runner;
 mod runtime;
 mod site;
+mod tester;
 mod thread_probe;
-pub mod trace;
 mod watchdog;
 
-pub use activity::{clerk_call, end_section, section, step, Registered};
-pub use digest::{DropReason, Event, TimedEvent};
+pub use digest::TimedEvent;
 pub use failure::{Failure, FailureKind};
+pub use harness::{test, trace, Test};
 pub use node::{spawn, Node};
 pub use random::{random_duration, random_range, random_ratio, random_u64, shuffle};
 pub use rng::SimRng;
-pub use runner::{test, Test};
-pub use runtime::{run, Config, Outcome};
-
-pub(crate) use context::{current_node, NodeId, Role, Shared as SimShared};
-pub(crate) use node::{run_as, spawn_tracked};
-pub(crate) use random::network_below;
-pub(crate) use site::{Site, SiteId};
+pub use runtime::{run, Outcome, RunSettings};
+pub use tester::{add_to_result, clerk_call, end_section, section, step, Registered};
 
 use std::time::Duration;
 
@@ -105,71 +114,4 @@ pub fn now() -> Duration {
 /// The seed of the running simulation.
 pub fn seed() -> u64 {
     context::with(|s| s.seed)
-}
-
-/// Adds `value` to the run's result field `key` (a word: letters, digits, `_`), which a run
-/// with `LAB_RESULT_LINES=1` prints on its `lab-result` line (`... rpcs=9001`) when it passes,
-/// for tools such as `cargo lab grade`. Testers report what they measured this way, e.g. the
-/// RPCs of each measured part of a test (`labtest::report` does it for MIT's "Passed" lines).
-pub fn add_to_result(key: &'static str, value: u64) {
-    debug_assert!(
-        !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-        "labrpc::sim::add_to_result: {key:?} is not a word"
-    );
-    context::with(|s| {
-        let mut results = s.results.borrow_mut();
-        let field = results.entry(key).or_insert(0);
-        *field = field.saturating_add(value);
-    })
-}
-
-/// Records an event in the determinism digest (the network does this for its own events).
-pub(crate) fn record(event: Event) {
-    context::with(|s| s.record(event))
-}
-
-/// Whether node `node` is alive.
-pub(crate) fn node_alive(node: NodeId) -> bool {
-    context::with(|s| s.nodes.borrow()[node as usize].alive)
-}
-
-/// The id the watchdog knows `site` by.
-pub(crate) fn site(site: Site) -> SiteId {
-    context::with(|s| s.site(site))
-}
-
-/// Fails the run: a thread that is not the simulation's used `what`. Reached through objects
-/// that carry the simulation's shared state (a `Network` and its ends), since the foreign
-/// thread has no simulation of its own to report to.
-pub(crate) fn foreign_thread(shared: &SimShared, what: &str) {
-    let at = Duration::from_millis(shared.virtual_ms.load(std::sync::atomic::Ordering::Relaxed));
-    shared.fail(at, FailureKind::foreign_thread(what));
-}
-
-/// The shared state of the simulation running on this thread, if any.
-pub(crate) fn shared() -> Option<std::sync::Arc<SimShared>> {
-    context::with_state(|s| s.shared.clone())
-}
-
-/// Whether the calling thread runs a simulation.
-pub(crate) fn on_simulation_thread() -> bool {
-    context::active()
-}
-
-/// Fails the run: lab code broke `rule`; `detail` says what happened and how to fix it.
-pub(crate) fn fail_rule(rule: &str, detail: String) {
-    context::with(|s| {
-        s.shared.fail(
-            s.now(),
-            FailureKind::Rule {
-                rule: rule.into(),
-                detail,
-            },
-        )
-    });
-}
-
-/// The name of node `node`.
-pub(crate) fn node_name(node: NodeId) -> String {
-    context::with(|s| s.node_name(node))
 }

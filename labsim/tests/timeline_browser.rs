@@ -1,20 +1,20 @@
 //! The HTML timeline of a failing run, opened in a real browser: headless Chromium renders it,
 //! and the rendered page holds every peer's column and events. Needs `chromium` on the PATH
 //! (Debian: `apt-get install chromium`), hence ignored by default:
-//! `cargo test -p labrpc --test timeline_browser -- --ignored`.
+//! `cargo test -p labsim --test timeline_browser -- --ignored`.
 
 use std::process::Command;
 use std::time::Duration;
 
-use labrpc::sim::{self, trace, Node};
+use labsim::{self as sim, trace, Node};
 
 #[test]
 #[ignore = "needs chromium; run with -- --ignored"]
 fn failing_runs_timeline_renders_in_chromium_with_every_peer() {
     let t = trace::Trace::new(false);
-    let mut config = sim::Config::new(11);
-    config.trace = Some(t.clone());
-    let failure = sim::run(&config, || async {
+    let mut settings = sim::RunSettings::new(11);
+    settings.subscriber = Some(t.clone().into());
+    let failure = sim::run(&settings, || async {
         for i in 0..3 {
             let node = Node::new(format!("peer{i}"));
             node.spawn(async move {
@@ -27,7 +27,8 @@ fn failing_runs_timeline_renders_in_chromium_with_every_peer() {
     })
     .unwrap_err();
     assert!(failure.to_string().contains("no leader"));
-    let path = trace::write_html("browser-test-timeline", "browser test", &t.events()).unwrap();
+    let path =
+        sim::harness::write_html("browser-test-timeline", "browser test", &t.events()).unwrap();
     let png = path.with_extension("png");
     let url = format!("file://{}", path.display());
     let dom = Command::new("chromium")

@@ -20,11 +20,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 use std::time::Instant; // allowed: the watchdog paces itself in wall time, outside the simulation
 
-use super::context::Shared;
-use super::failure::{Failure, FailureKind};
-use super::runtime::{Config, Outcome};
-use super::site::SiteId;
-use super::thread_probe::blocking_call;
+use crate::context::Shared;
+use crate::failure::{Failure, FailureKind};
+use crate::site::SiteId;
+use crate::thread_probe::blocking_call;
 
 const POLL: Duration = Duration::from_millis(20);
 /// The most one poll may count as blocked: a watchdog descheduled for a while must not count
@@ -33,12 +32,22 @@ const MAX_STEP: Duration = Duration::from_millis(60);
 /// How long a thread with a verdict gets to return to the scheduler and end the run.
 const GRACE: Duration = Duration::from_secs(2);
 
+/// What the watchdog holds a run to (from its `RunSettings`).
+pub(crate) struct Budgets {
+    /// The run's seed, for the failure of a run that is given up.
+    pub(crate) seed: u64,
+    /// CPU time the simulation thread may use while virtual time stands still.
+    pub(crate) busy_after: Duration,
+    /// Time the simulation thread may spend blocked in the kernel, in total.
+    pub(crate) blocked_after: Duration,
+}
+
 /// Waits for the run's result, and ends a run that stopped making progress.
 pub(crate) fn watch<T>(
-    config: &Config,
+    budgets: &Budgets,
     shared: &Shared,
-    rx: &mpsc::Receiver<Result<Outcome<T>, Failure>>,
-) -> Result<Outcome<T>, Failure> {
+    rx: &mpsc::Receiver<Result<T, Failure>>,
+) -> Result<T, Failure> {
     let mut virtual_ms = shared.virtual_ms.load(Ordering::Relaxed);
     let mut moved_at = Instant::now();
     let mut cpu_at_move: Option<Duration> = None;
@@ -59,7 +68,7 @@ pub(crate) fn watch<T>(
         last_poll = now;
         if let Some(since) = given_up {
             if since.elapsed() > GRACE {
-                return Err(abandon(config, shared));
+                return Err(abandon(budgets, shared));
             }
             continue;
         }
@@ -87,13 +96,13 @@ pub(crate) fn watch<T>(
                 };
                 if let Some(how) = how {
                     blocked += step;
-                    (blocked >= config.blocked_after).then(|| FailureKind::Blocked {
+                    (blocked >= budgets.blocked_after).then(|| FailureKind::Blocked {
                         blocked,
                         how: how.to_string(),
                         running: running(shared),
                     })
                 } else {
-                    (spent >= config.busy_after && !parked).then(|| FailureKind::Busy {
+                    (spent >= budgets.busy_after && !parked).then(|| FailureKind::Busy {
                         cpu: spent,
                         running: running(shared),
                         unresponsive: false,
@@ -103,7 +112,7 @@ pub(crate) fn watch<T>(
             // No probe (not Linux): wall time is all there is.
             Some(None) => {
                 let stalled = moved_at.elapsed();
-                (stalled >= config.busy_after).then(|| FailureKind::Busy {
+                (stalled >= budgets.busy_after).then(|| FailureKind::Busy {
                     cpu: stalled,
                     running: running(shared),
                     unresponsive: false,
@@ -118,7 +127,7 @@ pub(crate) fn watch<T>(
 }
 
 /// The failure of a run whose thread never came back to the scheduler after its verdict.
-fn abandon(config: &Config, shared: &Shared) -> Failure {
+fn abandon(budgets: &Budgets, shared: &Shared) -> Failure {
     let (at, mut kind, context) = shared.failure.lock().clone().unwrap_or_else(|| {
         unreachable!("labrpc::sim: a run was given up without a recorded reason")
     });
@@ -126,7 +135,7 @@ fn abandon(config: &Config, shared: &Shared) -> Failure {
         *unresponsive = true;
     }
     Failure {
-        seed: config.seed,
+        seed: budgets.seed,
         at,
         kind,
         context,

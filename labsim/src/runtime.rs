@@ -16,15 +16,16 @@ use std::time::Duration;
 
 use futures::future::{self, Either};
 
-use super::context::{self, Role, Shared, SimState};
-use super::digest::TimedEvent;
-use super::failure::{Failure, FailureKind};
-use super::node::{install_panic_hook, panic_message, poll_as};
-use super::thread_probe::ThreadProbe;
+use crate::context::{self, Role, Shared, SimState};
+use crate::digest::TimedEvent;
+use crate::failure::{Failure, FailureKind};
+use crate::node::{install_panic_hook, panic_message, poll_as};
+use crate::thread_probe::ThreadProbe;
+use crate::watchdog::{watch, Budgets};
 
-/// How to run one simulation.
+/// How to run one simulation: its seed, its limits, and what it keeps.
 #[derive(Clone, Debug)]
-pub struct Config {
+pub struct RunSettings {
     /// The seed every random decision of the run derives from.
     pub seed: u64,
     /// Virtual-time limit; the run fails when its clock passes it (MIT: 120 s per test).
@@ -39,23 +40,24 @@ pub struct Config {
     /// run fails as blocked. Correct code never blocks it at all.
     pub blocked_after: Duration,
     /// Name of the simulation thread (shows in panic messages and report file names). Default:
-    /// the name of the thread that made the config (in a `#[test]`, the test's path).
+    /// the name of the thread that made the settings (in a `#[test]`, the test's path).
     pub thread_name: String,
-    /// Collect the run's `tracing` events here (and print them, if the trace says so).
-    pub trace: Option<super::trace::Trace>,
+    /// The `tracing` subscriber that hears the run's events, and only this run's (the harness's
+    /// [`Trace`](crate::trace::Trace) converts into one: `Some(trace.clone().into())`).
+    pub subscriber: Option<tracing::Dispatch>,
 }
 
-impl Config {
+impl RunSettings {
     /// Defaults: MIT's 120 s limit, a busy loop after 5 s of CPU time, blocked after 2 s.
     pub fn new(seed: u64) -> Self {
-        Config {
+        RunSettings {
             seed,
             time_limit: Duration::from_secs(120),
             record_events: false,
             busy_after: Duration::from_secs(5),
             blocked_after: Duration::from_secs(2),
             thread_name: std::thread::current().name().unwrap_or("sim").to_string(),
-            trace: None,
+            subscriber: None,
         }
     }
 }
@@ -73,9 +75,9 @@ pub struct Outcome<T> {
     pub digest: u64,
     /// How many events went into the digest.
     pub events: u64,
-    /// The events themselves, when [`Config::record_events`] was set.
+    /// The events themselves, when [`RunSettings::record_events`] was set.
     pub log: Option<Vec<TimedEvent>>,
-    /// The run's result fields ([`add_to_result`](super::add_to_result)), by name: what tools
+    /// The run's result fields ([`add_to_result`](crate::add_to_result)), by name: what tools
     /// read from the `lab-result` line, e.g. `rpcs`.
     pub results: std::collections::BTreeMap<&'static str, u64>,
 }
@@ -85,29 +87,38 @@ pub struct Outcome<T> {
 /// `body` is called on the simulation thread, inside the runtime, so it can create nodes and
 /// networks. Its future runs as the tester (node 0). Lab code spawned from it runs on the same
 /// thread; the future itself need not be `Send`.
-pub fn run<T, F, Fut>(config: &Config, body: F) -> Result<Outcome<T>, Failure>
+pub fn run<T, F, Fut>(settings: &RunSettings, body: F) -> Result<Outcome<T>, Failure>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = T> + 'static,
     T: Send + 'static,
 {
     install_panic_hook();
-    let shared = Arc::new(Shared::new(config.time_limit));
+    let shared = Arc::new(Shared::new(settings.time_limit));
     let (tx, rx) = mpsc::channel();
-    let thread_config = config.clone();
+    let thread_settings = settings.clone();
     let thread_shared = shared.clone();
     std::thread::Builder::new()
-        .name(config.thread_name.clone())
+        .name(settings.thread_name.clone())
         .spawn(move || {
-            let result = run_here(&thread_config, thread_shared, body);
+            let result = run_here(&thread_settings, thread_shared, body);
             let _ = tx.send(result);
         })
         .expect("labrpc::sim: cannot start the simulation thread");
-    super::watchdog::watch(config, &shared, &rx)
+    let budgets = Budgets {
+        seed: settings.seed,
+        busy_after: settings.busy_after,
+        blocked_after: settings.blocked_after,
+    };
+    watch(&budgets, &shared, &rx)
 }
 
 /// Runs the simulation on the current (fresh) thread.
-fn run_here<T, F, Fut>(config: &Config, shared: Arc<Shared>, body: F) -> Result<Outcome<T>, Failure>
+fn run_here<T, F, Fut>(
+    settings: &RunSettings,
+    shared: Arc<Shared>,
+    body: F,
+) -> Result<Outcome<T>, Failure>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = T>,
@@ -123,10 +134,10 @@ where
         .on_thread_unpark(move || unpark_shared.on_unpark());
     // `tokio::select!` without `biased;` picks its first branch with the runtime's RNG: seed it
     // from the run's seed, so such code replays too. (tokio offers this only with
-    // `--cfg tokio_unstable`, which the workspace's .cargo/config.toml sets.)
+    // `--cfg tokio_unstable`, which the workspace's .cargo/settings.toml sets.)
     #[cfg(tokio_unstable)]
     builder.rng_seed(tokio::runtime::RngSeed::from_bytes(
-        &config.seed.to_le_bytes(),
+        &settings.seed.to_le_bytes(),
     ));
     let runtime = builder
         .build()
@@ -138,14 +149,17 @@ where
     };
     let _ = shared.start.set(start);
     let state = Rc::new(SimState::new(
-        config.seed,
+        settings.seed,
         shared.clone(),
         start,
-        config.record_events,
+        settings.record_events,
     ));
     context::install(state.clone());
-    // The trace, if any, hears only this thread's events: parallel tests keep their own.
-    let _trace = config.trace.clone().map(tracing::subscriber::set_default);
+    // The subscriber, if any, hears only this thread's events: parallel tests keep their own.
+    let _subscriber = settings
+        .subscriber
+        .as_ref()
+        .map(tracing::dispatcher::set_default);
 
     let body_result = panic::catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(async {
@@ -193,7 +207,7 @@ where
     };
     let fail = |(at, kind)| {
         Err(Failure {
-            seed: config.seed,
+            seed: settings.seed,
             at,
             kind,
             context,
@@ -219,7 +233,7 @@ where
             }
             Ok(Outcome {
                 value,
-                seed: config.seed,
+                seed: settings.seed,
                 virtual_time: at,
                 digest,
                 events,

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::digest::TimedEvent;
+use crate::digest::TimedEvent;
 
 /// What went wrong in a run.
 #[derive(Clone, Debug, PartialEq, Eq)]

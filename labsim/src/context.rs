@@ -1,8 +1,9 @@
 //! The state of the simulation running on this thread, and the node a task belongs to.
 //!
-//! A simulation owns one OS thread, so its state lives in a thread-local; which node a piece of
-//! code runs for is a tokio task-local, inherited by everything spawned through [`super::spawn`].
-//! Borrows of the state never cross an `.await` or a call into lab code, so they cannot clash.
+//! A simulation owns one OS thread, so its state lives in a thread-local; so does the role of the
+//! code running on it (which node, and whether tester code), set around every poll of code the
+//! simulation runs and inherited by everything spawned through [`crate::spawn`]. Borrows of the
+//! state never cross an `.await` or a call into lab code, so they cannot clash.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -16,36 +17,43 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
-use super::digest::{Event, Recorder};
-use super::failure::FailureKind;
-use super::rng::SimRng;
-use super::site::{AddressHasher, Site, SiteId, SiteKey};
+use crate::digest::{DigestEvent, Recorder};
+use crate::failure::FailureKind;
+use crate::rng::SimRng;
+use crate::site::{AddressHasher, Site, SiteId, SiteKey};
 
-/// Identifies a node within one run. Node 0 is the tester itself, which never crashes.
-pub(crate) type NodeId = u32;
+/// Identifies a node within one run: node 0 is the tester itself, which exists from the start
+/// and never crashes; the nodes lab code and testers create count up from 1.
+pub type NodeId = u32;
 pub(crate) const TESTER: NodeId = 0;
 
 /// Who the running code is: the node it runs on (whose crash stops it, whose random stream it
 /// draws from, on which what it spawns lands) and whether it is the tester's code there (a panic
 /// in it is the tester's, not the node's: the tester's per-peer applier runs on the peer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Role {
+pub struct Role {
     pub(crate) node: NodeId,
     pub(crate) tester: bool,
 }
 
 impl Role {
-    pub(crate) const TESTER: Role = Role {
+    /// The tester's own code, on node 0.
+    pub const TESTER: Role = Role {
         node: TESTER,
         tester: true,
     };
 
     /// Lab code of `node`.
-    pub(crate) const fn of(node: NodeId) -> Role {
+    pub const fn of(node: NodeId) -> Role {
         Role {
             node,
             tester: false,
         }
+    }
+
+    /// The node the code runs on.
+    pub const fn node(&self) -> NodeId {
+        self.node
     }
 }
 
@@ -112,7 +120,7 @@ pub(crate) struct Shared {
     pub(crate) node_names: Mutex<Vec<String>>,
     /// The kernel's view of the simulation thread, once it runs (`None` inside: this system
     /// has no such view).
-    pub(crate) probe: OnceLock<Option<super::thread_probe::ThreadProbe>>,
+    pub(crate) probe: OnceLock<Option<crate::thread_probe::ThreadProbe>>,
     /// The runtime's metrics (the count of its live tasks), once it exists.
     pub(crate) metrics: OnceLock<tokio::runtime::RuntimeMetrics>,
     /// The virtual instant the run started at; set once the runtime exists.
@@ -120,7 +128,7 @@ pub(crate) struct Shared {
     /// The run's virtual-time limit.
     pub(crate) time_limit: Duration,
     /// The tester's step and clerk calls in flight (see `activity`).
-    pub(crate) activity: Mutex<super::activity::Activity>,
+    pub(crate) activity: Mutex<crate::activity::Activity>,
 }
 
 /// How far past the time limit the deadlock sentinel waits (see [`Shared::sentinel`]). Far
@@ -275,7 +283,9 @@ pub(crate) struct SimState {
     pub(crate) start: tokio::time::Instant,
     pub(crate) recorder: RefCell<Recorder>,
     pub(crate) nodes: RefCell<Vec<NodeSlot>>,
-    pub(crate) network_rng: RefCell<SimRng>,
+    /// The stream of the layers above the kernel (the network), apart from every node's so
+    /// that lab code drawing more or fewer numbers does not change the network's decisions.
+    pub(crate) layer_rng: RefCell<SimRng>,
     /// Set when the body has finished: the final virtual time, seen by code that runs while the
     /// runtime shuts down (outside the runtime, where tokio's clock would read the wall clock).
     pub(crate) frozen: std::cell::Cell<Option<Duration>>,
@@ -290,8 +300,9 @@ pub(crate) struct SimState {
 /// Slots of the site cache.
 const SITE_CACHE: usize = 64;
 
-/// RNG stream numbers: 0 is the network, 1 the tester, node k (k >= 1) is stream k + 1.
-pub(crate) const NETWORK_STREAM: u32 = 0;
+/// RNG stream numbers: 0 is the layers' (the network's), 1 the tester's, node k (k >= 1) is
+/// stream k + 1.
+pub(crate) const LAYER_STREAM: u32 = 0;
 
 impl SimState {
     pub(crate) fn new(
@@ -312,7 +323,7 @@ impl SimState {
             start,
             recorder: RefCell::new(Recorder::new(log)),
             nodes: RefCell::new(vec![tester]),
-            network_rng: RefCell::new(SimRng::derive(seed, u64::from(NETWORK_STREAM))),
+            layer_rng: RefCell::new(SimRng::derive(seed, u64::from(LAYER_STREAM))),
             frozen: std::cell::Cell::new(None),
             results: RefCell::new(Default::default()),
             site_ids: RefCell::new([(Site::Body, 0)].into_iter().collect()),
@@ -382,7 +393,9 @@ impl SimState {
             .unwrap_or_else(|| format!("node{id}"))
     }
 
-    pub(crate) fn record(&self, event: Event) {
+    /// Feeds `event` into the determinism digest, stamped with the virtual time.
+    #[inline]
+    pub(crate) fn record<E: DigestEvent>(&self, event: E) {
         self.recorder.borrow_mut().record(self.now(), event);
     }
 }

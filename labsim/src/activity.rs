@@ -1,9 +1,10 @@
 //! What the tester is doing, for the report of a run that fails: the step it is in ("waiting
 //! for one leader") and the clerk calls it has in flight (`clerk3 Get("k1")`).
 //!
-//! Testers declare both with guards ([`step`], [`clerk_call`]) that register on creation and
-//! unregister when dropped. When a run fails (time limit, deadlock, busy loop, blocked thread,
-//! panic...), the failure report lists what was registered at that moment:
+//! Testers declare both with guards ([`step`](crate::step), [`clerk_call`](crate::clerk_call),
+//! in module `tester`) that register on creation and unregister when dropped. When a run fails
+//! (time limit, deadlock, busy loop, blocked thread, panic...), the failure report lists what
+//! was registered at that moment:
 //!
 //! ```text
 //! seed 7, virtual time 120.001 s: the test ran past its limit of 120 virtual seconds ...
@@ -19,10 +20,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
-
-use super::context::{self, Shared};
 
 /// How many clerk calls a report lists before "and N more".
 const MAX_CALLS: usize = 10;
@@ -33,7 +31,7 @@ const MAX_STEPS: usize = 4;
 #[derive(Default)]
 pub(crate) struct Activity {
     next: u64,
-    /// The part of the test under way ([`section`]), outside every step.
+    /// The part of the test under way ([`section`](crate::section)), outside every step.
     section: Option<(Cow<'static, str>, Duration)>,
     steps: BTreeMap<u64, (Cow<'static, str>, Duration)>,
     calls: BTreeMap<u64, Call>,
@@ -50,6 +48,47 @@ impl Activity {
     fn id(&mut self) -> u64 {
         self.next += 1;
         self.next
+    }
+
+    /// Registers step `name`, begun at `since`; returns its id.
+    pub(crate) fn add_step(&mut self, name: Cow<'static, str>, since: Duration) -> u64 {
+        let id = self.id();
+        self.steps.insert(id, (name, since));
+        id
+    }
+
+    /// Registers clerk `clerk`'s call of `op` with `args`, begun at `since`; returns its id.
+    pub(crate) fn add_call(
+        &mut self,
+        clerk: String,
+        op: &'static str,
+        args: String,
+        since: Duration,
+    ) -> u64 {
+        let id = self.id();
+        let call = Call {
+            clerk,
+            op,
+            args,
+            since,
+        };
+        self.calls.insert(id, call);
+        id
+    }
+
+    /// Unregisters step `id`.
+    pub(crate) fn remove_step(&mut self, id: u64) {
+        self.steps.remove(&id);
+    }
+
+    /// Unregisters call `id`.
+    pub(crate) fn remove_call(&mut self, id: u64) {
+        self.calls.remove(&id);
+    }
+
+    /// Sets (or, with `None`, ends) the part of the test under way.
+    pub(crate) fn set_section(&mut self, section: Option<(Cow<'static, str>, Duration)>) {
+        self.section = section;
     }
 
     /// The report's lines: `tester step: ...` and `clerk calls in flight: ...`, each only when
@@ -92,97 +131,6 @@ impl Activity {
         }
         lines
     }
-}
-
-/// Which registry an entry is in.
-#[derive(Clone, Copy)]
-enum Kind {
-    Step,
-    Call,
-}
-
-/// A registration that lasts as long as this guard: a tester step ([`step`]) or a clerk call
-/// in flight ([`clerk_call`]). Outside a simulation it registers nothing.
-#[must_use = "the step or call is registered only while the guard lives: `let _step = ...`"]
-pub struct Registered {
-    entry: Option<(Arc<Shared>, Kind, u64)>,
-}
-
-impl Drop for Registered {
-    fn drop(&mut self) {
-        if let Some((shared, kind, id)) = self.entry.take() {
-            let mut activity = shared.activity.lock();
-            match kind {
-                Kind::Step => activity.steps.remove(&id).map(drop),
-                Kind::Call => activity.calls.remove(&id).map(drop),
-            };
-        }
-    }
-}
-
-impl std::fmt::Debug for Registered {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Registered")
-    }
-}
-
-fn register(kind: Kind, add: impl FnOnce(&mut Activity, u64, Duration)) -> Registered {
-    let entry = context::with_state(|s| {
-        let now = s.now();
-        let mut activity = s.shared.activity.lock();
-        let id = activity.id();
-        add(&mut activity, id, now);
-        (s.shared.clone(), kind, id)
-    });
-    Registered { entry }
-}
-
-/// Declares the step the tester is in until the guard is dropped, e.g.
-/// `let _step = sim::step("waiting for one leader");`. A run that fails meanwhile (time limit,
-/// deadlock, busy loop, blocked thread, panic) names it, with the virtual time it began. Steps
-/// nest: the report lists the open ones, outermost first. Costs a lock and a map insert.
-pub fn step(name: impl Into<Cow<'static, str>>) -> Registered {
-    let name = name.into();
-    register(Kind::Step, |a, id, now| {
-        a.steps.insert(id, (name, now));
-    })
-}
-
-/// Declares the part of the test under way, until the next `section` or [`end_section`]:
-/// for testers that print a title when a part begins and "Passed" when it ends (MIT's
-/// shardmaster and shardkv tests), where a guard would not fit. The report shows it before the
-/// open [`step`]s.
-pub fn section(title: impl Into<Cow<'static, str>>) {
-    let title = title.into();
-    context::with_state(|s| {
-        let now = s.now();
-        s.shared.activity.lock().section = Some((title, now));
-    });
-}
-
-/// Ends the part of the test [`section`] declared.
-pub fn end_section() {
-    context::with_state(|s| s.shared.activity.lock().section = None);
-}
-
-/// Registers a clerk operation in flight until the guard is dropped: the clerk called `clerk`
-/// (its node's name, as the trace and the timeline show it) called `op` (e.g. "Get") with
-/// `args`, shown as given (e.g. `"k1"` with its quotes, or `[101, 102]`). A run that fails
-/// meanwhile lists the calls still outstanding, oldest first, e.g.
-/// `clerk3 Get("k1") since 12.345 s`.
-pub fn clerk_call(clerk: &str, op: &'static str, args: &str) -> Registered {
-    let (clerk, args) = (clerk.to_string(), args.to_string());
-    register(Kind::Call, |a, id, since| {
-        a.calls.insert(
-            id,
-            Call {
-                clerk,
-                op,
-                args,
-                since,
-            },
-        );
-    })
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! thread is stuck ("peer1 (the task spawned at src/raft.rs:120:9)"). Every poll publishes the
 //! id of its site, so ids must be cheap to find: sites are interned by address.
 
-/// A place in lab or tester code that the watchdog can name (see `SimState::site`).
-pub(crate) type SiteId = u32;
+/// A place in lab or tester code that the watchdog can name, interned ([`crate::layer::site`]).
+pub type SiteId = u32;
 
 /// What a [`Site`] is compared by: its kind and its address.
 pub(crate) type SiteKey = (u8, usize);
@@ -12,7 +12,7 @@ pub(crate) type SiteKey = (u8, usize);
 /// `Location` from `#[track_caller]` is a static of the binary), which is all interning them
 /// needs and far cheaper than hashing file names on every spawn and `Node::enter`.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Site {
+pub enum Site {
     /// The test's own body.
     Body,
     /// A task spawned at this place.

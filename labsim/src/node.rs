@@ -10,11 +10,11 @@ use std::sync::{Arc, Once};
 
 use tokio::task::JoinHandle;
 
-use super::context::{self, current_node, NodeId, NodeSlot, Role, Shared, TaskList};
-use super::digest::Event;
-use super::failure::FailureKind;
-use super::rng::SimRng;
-use super::site::{Site, SiteId};
+use crate::context::{self, current_node, NodeId, NodeSlot, Role, Shared, TaskList};
+use crate::digest::KernelEvent;
+use crate::failure::FailureKind;
+use crate::rng::SimRng;
+use crate::site::{Site, SiteId};
 
 /// A simulated machine. Cheap to clone; every clone names the same node.
 ///
@@ -44,9 +44,9 @@ impl Node {
             });
             drop(nodes);
             s.shared.node_names.lock().push(name.to_string());
-            s.record(Event::NodeStart {
+            s.record(KernelEvent::NodeStart {
                 node: id,
-                name: name.to_string(),
+                name: name.clone(),
             });
             Node { id, name }
         });
@@ -138,7 +138,7 @@ impl Node {
             slot.alive = false;
             let tasks = slot.tasks.take();
             drop(nodes);
-            s.record(Event::Crash { node: self.id });
+            s.record(KernelEvent::Crash { node: self.id });
             tasks
         });
         tracing::info!(kind = "crash", node = &*self.name, "crashed");
@@ -181,7 +181,8 @@ where
 
 /// Spawns `future` as a task of `role.node` whose polls are tracked: each runs with the role
 /// set and publishes what is running for the watchdog, and the task counts as the simulation's.
-pub(crate) fn spawn_tracked<F>(role: Role, site: SiteId, future: F) -> JoinHandle<F::Output>
+/// A node's crash aborts it; on a crashed node it never runs.
+pub fn spawn_tracked<F>(role: Role, site: SiteId, future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -241,8 +242,9 @@ pub(crate) async fn poll_as<F: Future>(
     poll_fn(|cx| run_on_shared(shared, role, site, || future.as_mut().poll(cx))).await
 }
 
-/// Runs `f` as code of `role` at `site`.
-pub(crate) fn run_as<R>(role: Role, site: SiteId, f: impl FnOnce() -> R) -> R {
+/// Runs `f` as code of `role` at `site`: what it spawns lands on `role`'s node, a panic in it
+/// is that node's (or the tester's), and the watchdog names `site` while it runs.
+pub fn run_as<R>(role: Role, site: SiteId, f: impl FnOnce() -> R) -> R {
     context::with(|s| run_on_shared(&s.shared, role, site, f))
 }
 
