@@ -1,5 +1,7 @@
 //! labtest: tester support shared by the labs' grader suites.
 //!
+//! * [`Cluster`]: a group of servers through crashes, restarts and partitions (MIT's
+//!   `ServerGrp`), for every lab's tester; [`OnNode`]: a server or clerk with its node.
 //! * [`EndMaker`]: fresh client ends for every peer incarnation and clerk.
 //! * [`describe_mismatch`]: where a wrong value parts from the expected one, in one line.
 //! * [`fail_without_a_leader`]: a service's Raft that never elects a leader, said at once.
@@ -13,14 +15,17 @@
 //!
 //! The simulation itself (seeds, virtual time, watchdog) lives in `labrpc::sim`.
 
+mod cluster;
 mod diff;
 mod ends;
 mod leader_watch;
 pub mod linearizability;
+mod on_node;
 pub mod report;
 
+pub use cluster::{Boot, Cluster, ServerKind, ServerName};
 pub use diff::describe_mismatch;
-pub use ends::EndMaker;
+pub use ends::{EndMaker, Links};
 /// The tester's step and clerk calls in flight (kept by `labrpc::sim`, whose watchdog reports
 /// them from its own thread when the simulation thread is stuck). Guards: `let _step =
 /// labtest::step("waiting for one leader");`, `let _call = labtest::clerk_call("clerk3", "Get",
@@ -28,6 +33,7 @@ pub use ends::EndMaker;
 /// `labtest::section(title)` and `labtest::end_section()`.
 pub use labrpc::sim::{clerk_call, end_section, section, step, Registered};
 pub use leader_watch::{fail_without_a_leader, FIRST_LEADER_WITHIN};
+pub use on_node::OnNode;
 
 use std::future::Future;
 
@@ -47,38 +53,19 @@ pub fn features(reference: bool, layers_below: &[(&str, bool)]) -> String {
 
 /// Runs a grader test of lab crate `package` in a simulation (see `labrpc::sim::Test`).
 /// `features` are the cargo features the lab was built with (see [`features`]), so that the
-/// replay command printed on failure builds the same code. Call it as
+/// replay command printed on failure builds the same code; the profile and the test binary
+/// (`--test grader`) it reads from the running executable. Call it as
 /// `labtest::run(env!("CARGO_PKG_NAME"), &features, body)`.
+#[track_caller]
 pub fn run<F, Fut>(package: &str, features: &str, body: F)
 where
     F: Fn() -> Fut + Send + Clone + 'static,
     Fut: Future<Output = ()> + 'static,
 {
-    let args = if features.is_empty() {
-        String::new()
-    } else {
-        format!("--features {features}")
-    };
-    // `LAB_INJECT_FAILURE=k` fails every run whose seed is a multiple of k, at its start: for
-    // testing tools that run tests (`cargo lab stress` must report those seeds, and their replay
-    // commands must fail again), never for grading.
-    let inject = std::env::var("LAB_INJECT_FAILURE")
-        .ok()
-        .and_then(|k| k.trim().parse::<u64>().ok())
-        .filter(|&k| k > 0);
     labrpc::sim::Test::new()
         .package(package)
-        .cargo_args(args)
-        .run(move || {
-            let body = body.clone();
-            async move {
-                if let Some(k) = inject {
-                    let seed = labrpc::sim::seed();
-                    assert!(seed % k != 0, "injected failure (LAB_INJECT_FAILURE={k})");
-                }
-                body().await
-            }
-        })
+        .features(features)
+        .run(body)
 }
 
 #[cfg(test)]

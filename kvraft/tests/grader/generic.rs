@@ -7,7 +7,7 @@ use std::time::Duration;
 use labrpc::sim;
 
 use crate::history::check_linearizable;
-use crate::tester::{check_clnt_appends, Config, TestClerk, ELECTION_TIMEOUT};
+use crate::tester::{check_clnt_appends, KvRaftTester, TestClerk, ELECTION_TIMEOUT};
 
 /// The parameters of one GenericTest variant.
 #[derive(Clone, Copy, Default)]
@@ -50,7 +50,7 @@ fn title(p: &Params) -> String {
 
 /// One GenericTest client: appends, puts (random keys only) and gets until told to stop;
 /// without random keys every Get must return exactly what this client appended so far.
-async fn client(cfg: Arc<Config>, cli: usize, p: Params, done: Arc<AtomicBool>) -> u64 {
+async fn client(cfg: Arc<KvRaftTester>, cli: usize, p: Params, done: Arc<AtomicBool>) -> u64 {
     let mut ck = cfg.make_client(&cfg.all());
     let mut j = 0u64;
     let mut last = String::new();
@@ -89,7 +89,7 @@ async fn client(cfg: Arc<Config>, cli: usize, p: Params, done: Arc<AtomicBool>) 
 }
 
 /// MIT's partitioner: a random split of the servers every 1-1.2 s until told to stop.
-async fn partitioner(cfg: Arc<Config>, done: Arc<AtomicBool>) {
+async fn partitioner(cfg: Arc<KvRaftTester>, done: Arc<AtomicBool>) {
     while !done.load(Ordering::SeqCst) {
         let sides: Vec<u64> = (0..cfg.n()).map(|_| sim::random_range(0..2)).collect();
         let p0: Vec<usize> = (0..cfg.n()).filter(|&i| sides[i] == 0).collect();
@@ -104,7 +104,7 @@ async fn partitioner(cfg: Arc<Config>, done: Arc<AtomicBool>) {
 /// followed by a check of every client's appends and of the log and snapshot sizes; then the
 /// whole history must be linearizable.
 pub async fn generic_test(p: Params) {
-    let cfg = Config::new(p.servers, p.unreliable, p.max_raft_state);
+    let cfg = KvRaftTester::new(p.servers, p.unreliable, p.max_raft_state);
     cfg.begin(&title(&p));
     let mut ck = cfg.make_client(&cfg.all());
     for round in 1..=3 {
@@ -186,7 +186,7 @@ pub async fn generic_test(p: Params) {
 /// (virtual): at least 3 operations per 100 ms heartbeat interval.
 pub async fn generic_test_speed(part: &'static str, max_raft_state: Option<usize>) {
     const OPS: u64 = 1000;
-    let cfg = Config::new(3, false, max_raft_state);
+    let cfg = KvRaftTester::new(3, false, max_raft_state);
     let mut ck: TestClerk = cfg.make_client(&cfg.all());
     cfg.begin(&format!("Test: ops complete fast enough ({part})"));
     // Wait for a leader and servers ready to serve.

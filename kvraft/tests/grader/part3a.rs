@@ -7,7 +7,7 @@ use labrpc::sim;
 
 use crate::generic::{generic_test, generic_test_speed, Params};
 use crate::run;
-use crate::tester::{check_concurrent_appends, Config, ELECTION_TIMEOUT};
+use crate::tester::{check_concurrent_appends, KvRaftTester, ELECTION_TIMEOUT};
 
 const fn params(clients: usize, servers: usize) -> Params {
     Params {
@@ -56,7 +56,7 @@ fn unreliable_3a() {
 #[test]
 fn unreliable_one_key_3a() {
     run(|| async {
-        let cfg = Config::new(3, true, None);
+        let cfg = KvRaftTester::new(3, true, None);
         let mut ck = cfg.make_client(&cfg.all());
         cfg.begin("Test: concurrent append to same key, unreliable (3A)");
         cfg.put(&mut ck, "k", "", None).await;
@@ -93,7 +93,7 @@ fn unreliable_one_key_3a() {
 #[test]
 fn one_partition_3a() {
     run(|| async {
-        let cfg = Config::new(5, false, None);
+        let cfg = KvRaftTester::new(5, false, None);
         let mut ck = cfg.make_client(&cfg.all());
         cfg.put(&mut ck, "1", "13", None).await;
 

@@ -2,7 +2,7 @@
 
 use crate::generic::{generic_test, generic_test_speed, Params};
 use crate::run;
-use crate::tester::{Config, ELECTION_TIMEOUT};
+use crate::tester::{KvRaftTester, ELECTION_TIMEOUT};
 
 const MAX_RAFT_STATE: usize = 1000;
 
@@ -24,7 +24,7 @@ const fn params(clients: usize, servers: usize) -> Params {
 #[test]
 fn snapshot_rpc_3b() {
     run(|| async {
-        let cfg = Config::new(3, false, Some(MAX_RAFT_STATE));
+        let cfg = KvRaftTester::new(3, false, Some(MAX_RAFT_STATE));
         let mut ck = cfg.make_client(&cfg.all());
         cfg.begin("Test: InstallSnapshot RPC (3B)");
         cfg.put(&mut ck, "a", "A", None).await;
@@ -73,7 +73,7 @@ fn snapshot_rpc_3b() {
 fn snapshot_size_3b() {
     run(|| async {
         const MAX_SNAPSHOT_STATE: usize = 500;
-        let cfg = Config::new(3, false, Some(MAX_RAFT_STATE));
+        let cfg = KvRaftTester::new(3, false, Some(MAX_RAFT_STATE));
         let mut ck = cfg.make_client(&cfg.all());
         cfg.begin("Test: snapshot size is reasonable (3B)");
         for _ in 0..200 {

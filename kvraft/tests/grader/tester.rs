@@ -2,20 +2,20 @@
 //! simulated network, clerks with their own ends, partitions, restarts, the operation counter,
 //! and the history of every clerk operation for the linearizability check.
 //!
-//! Every call into a server runs as code of the server's node (`Running::on_server`), and
-//! every clerk operation as a task of the clerk's own node (`TestClerk`): what lab code
-//! spawns, and what it panics, is its own.
+//! The servers' lifecycle (start, shutdown, partitions) is `labtest::Cluster`'s. Every call
+//! into a server runs as code of the server's node, and every clerk operation as code of the
+//! clerk's own node (`labtest::OnNode`): what lab code spawns, and what it panics, is its own.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kvraft::{Clerk, KvServer};
-use labrpc::sim::{self, Node};
-use labrpc::{Network, Server};
+use kvraft::api::{Clerk, KvServer};
+use labrpc::sim;
+use labrpc::{Network, Service};
 use labtest::report::{self, Measured};
-use labtest::EndMaker;
+use labtest::{Boot, Cluster, EndMaker, Links, OnNode, ServerKind, ServerName};
 use parking_lot::Mutex;
 use raft::Persister;
 
@@ -41,27 +41,37 @@ pub enum Kind {
     Append,
 }
 
-/// A running server: the `KvServer` and the node it runs on, together.
-struct Running {
-    kv: KvServer,
-    node: Node,
+/// kvraft servers as the cluster starts them (MIT's `StartKVServer`), each with its Raft.
+struct KvServers {
+    max_raft_state: Option<usize>,
 }
 
-impl Running {
-    /// Runs `f` on the server as code of its node (`Node::enter`), as if the server's own code
-    /// made the call: what it spawns is the server's (a crash stops it), and what it panics is
-    /// the server's. Every tester call into a running `KvServer` goes through here.
-    #[track_caller]
-    fn on_server<R>(&self, f: impl FnOnce(&KvServer) -> R) -> R {
-        self.node.enter(|| f(&self.kv))
+impl ServerKind for KvServers {
+    type Handle = KvServer;
+    type Persister = Persister;
+
+    /// Server `i` of the network, on node "kvserver<i>".
+    fn name(&self, i: usize) -> ServerName {
+        ServerName::numbered("kvserver", i)
     }
-}
 
-struct Slot {
-    /// The running incarnation, if any.
-    running: Option<Running>,
-    saved: Persister,
-    ends: Vec<String>,
+    fn copy(persister: &Persister) -> Persister {
+        persister.copy()
+    }
+
+    fn start(&self, boot: Boot<Persister>) -> KvServer {
+        let max = self.max_raft_state;
+        boot.node
+            .enter(|| KvServer::new(boot.ends, boot.me, boot.persister, max))
+    }
+
+    fn services(kv: &KvServer) -> Vec<Service> {
+        kv.services()
+    }
+
+    fn kill(kv: &KvServer) {
+        kv.kill();
+    }
 }
 
 struct Begin {
@@ -75,21 +85,16 @@ struct Begin {
 /// A clerk made by the tester, with the names of its ends (to connect and disconnect it).
 ///
 /// The clerk is client code, as in MIT's tester, but it runs on a node of its own, which never
-/// crashes: each operation runs as code of that node (`Node::enter_async`), so that a panic in
-/// the clerk names the clerk, and what the clerk spawns is its own.
+/// crashes: each operation runs as code of that node ([`OnNode`]), so that a panic in the clerk
+/// names the clerk, and what the clerk spawns is its own.
 pub struct TestClerk {
-    ck: Clerk,
-    node: Node,
+    clerk: OnNode<Clerk>,
     pub ends: Vec<String>,
 }
 
-/// The kvraft test configuration.
-pub struct Config {
-    n: usize,
-    net: Network,
-    max_raft_state: Option<usize>,
-    slots: Mutex<Vec<Slot>>,
-    ends: EndMaker,
+/// MIT's kvraft `config`: the servers, the clerks' operation counter and their history.
+pub struct KvRaftTester {
+    servers: Cluster<KvServers>,
     /// Clerks made so far (they are named clerk0, clerk1, ...).
     clerks: AtomicUsize,
     ops: AtomicU64,
@@ -97,33 +102,21 @@ pub struct Config {
     history: Mutex<Vec<Recorded>>,
 }
 
-impl Config {
+impl KvRaftTester {
     /// MIT's `make_config(t, n, unreliable, maxraftstate)`. No long delays, as in MIT's kvraft.
-    pub fn new(n: usize, unreliable: bool, max_raft_state: Option<usize>) -> Arc<Config> {
-        let slots = (0..n)
-            .map(|_| Slot {
-                running: None,
-                saved: Persister::new(),
-                ends: Vec::new(),
-            })
-            .collect();
-        let net = Network::new();
-        let cfg = Arc::new(Config {
-            n,
-            ends: EndMaker::new(net.clone()),
-            net,
-            max_raft_state,
-            slots: Mutex::new(slots),
+    pub fn new(n: usize, unreliable: bool, max_raft_state: Option<usize>) -> Arc<KvRaftTester> {
+        let ends = EndMaker::new(Network::new());
+        let kind = KvServers { max_raft_state };
+        let cfg = Arc::new(KvRaftTester {
+            servers: Cluster::new(kind, &ends, Links::Switched, n),
             clerks: AtomicUsize::new(0),
             ops: AtomicU64::new(0),
             begin: Mutex::new(None),
             history: Mutex::new(Vec::new()),
         });
-        for i in 0..n {
-            cfg.start_server(i);
-        }
+        cfg.servers.start_all();
         cfg.connect_all();
-        cfg.net.set_reliable(!unreliable);
+        cfg.servers.net().set_reliable(!unreliable);
         let watched = Arc::downgrade(&cfg);
         labtest::fail_without_a_leader("the kvraft servers", raft::REFERENCE, move || {
             watched.upgrade().is_none_or(|cfg| cfg.leader().is_some())
@@ -132,51 +125,31 @@ impl Config {
     }
 
     pub fn n(&self) -> usize {
-        self.n
+        self.servers.n()
     }
 
     pub fn all(&self) -> Vec<usize> {
-        (0..self.n).collect()
-    }
-
-    fn enable(&self, i: usize, to: &[usize], on: bool) {
-        let slots = self.slots.lock();
-        for &j in to {
-            if !slots[i].ends.is_empty() {
-                self.net.enable(&slots[i].ends[j], on);
-            }
-            if !slots[j].ends.is_empty() {
-                self.net.enable(&slots[j].ends[i], on);
-            }
-        }
+        self.servers.all()
     }
 
     pub fn connect_all(&self) {
-        for i in 0..self.n {
-            self.enable(i, &self.all(), true);
-        }
+        self.servers.connect_all();
     }
 
     /// MIT's `partition`: each group fully connected inside, cut from the other. Clerks' ends
     /// are not touched: a clerk can still reach a minority server.
     pub fn partition(&self, p1: &[usize], p2: &[usize]) {
-        for &i in p1 {
-            self.enable(i, p2, false);
-            self.enable(i, p1, true);
-        }
-        for &i in p2 {
-            self.enable(i, p1, false);
-            self.enable(i, p2, true);
-        }
+        self.servers.partition(p1, p2);
     }
 
     /// MIT's `make_partition`: a majority and a minority, with the current leader (if any) in
     /// the minority.
     pub fn make_partition(&self) -> (Vec<usize>, Vec<usize>) {
+        let n = self.n();
         let leader = self.leader().unwrap_or(0);
-        let mut others: Vec<usize> = (0..self.n).filter(|&i| i != leader).collect();
-        let p2_len = self.n / 2;
-        let mut p2 = others.split_off(self.n / 2 + 1);
+        let mut others: Vec<usize> = (0..n).filter(|&i| i != leader).collect();
+        let p2_len = n / 2;
+        let mut p2 = others.split_off(n / 2 + 1);
         p2.push(leader);
         debug_assert_eq!(p2.len(), p2_len);
         (others, p2)
@@ -184,25 +157,17 @@ impl Config {
 
     /// The first server that believes it leads.
     pub fn leader(&self) -> Option<usize> {
-        let slots = self.slots.lock();
-        (0..self.n).find(|&i| {
-            slots[i]
-                .running
-                .as_ref()
-                .is_some_and(|s| s.on_server(|kv| kv.get_state().1))
-        })
+        self.servers.find_running(|kv| kv.get_state().1)
     }
 
     /// MIT's `makeClient(to)`: a clerk with fresh ends to every server (shuffled), enabled only
     /// to the servers in `to`.
     pub fn make_client(&self, to: &[usize]) -> TestClerk {
-        let (ends, mut clients) = self.ends.to_servers("clerk", self.n);
+        let (ends, mut clients) = self.servers.client_ends("clerk");
         sim::shuffle(&mut clients);
         let k = self.clerks.fetch_add(1, Ordering::Relaxed);
-        let node = Node::new(format!("clerk{k}"));
         let ck = TestClerk {
-            ck: node.enter(|| Clerk::new(clients)),
-            node,
+            clerk: OnNode::new(format!("clerk{k}"), || Clerk::new(clients)),
             ends,
         };
         self.connect_client(&ck, to);
@@ -215,67 +180,37 @@ impl Config {
 
     /// Enables a clerk's ends (by name) to the servers in `to`.
     pub fn connect_client_ends(&self, ends: &[String], to: &[usize]) {
-        for &j in to {
-            self.net.enable(&ends[j], true);
-        }
+        self.servers.connect_client(ends, to);
     }
 
     /// MIT's `ShutdownServer`: isolate, delete (so no reply promises what a replaced persister
     /// lost), keep a copy of the persister, kill, and crash the node.
     pub fn shutdown_server(&self, i: usize) {
-        self.enable(i, &self.all(), false);
-        self.net.delete_server(&i.to_string());
-        let mut slots = self.slots.lock();
-        slots[i].saved = slots[i].saved.copy();
-        let running = slots[i].running.take();
-        drop(slots);
-        if let Some(s) = running {
-            s.on_server(|kv| kv.kill());
-            s.node.crash();
-        }
+        self.servers.crash(i);
     }
 
     /// MIT's `StartServer`: fresh ends, a copy of the persister, both services under one
     /// server name. The caller reconnects it.
     pub fn start_server(&self, i: usize) {
-        let (names, ends) = self.ends.to_servers(&format!("kv{i}"), self.n);
-        let persister = {
-            let mut slots = self.slots.lock();
-            slots[i].saved = slots[i].saved.copy();
-            slots[i].ends = names;
-            slots[i].saved.clone()
-        };
-        let node = Node::new(format!("kvserver{i}"));
-        let max = self.max_raft_state;
-        let kv = node.enter(|| KvServer::new(ends, i, persister, max));
-        let running = Running { kv, node };
-        let server = running.on_server(|kv| {
-            let mut server = Server::new();
-            for service in kv.services() {
-                server.add_service(service);
-            }
-            server
-        });
-        self.net.add_server(&i.to_string(), server);
-        self.slots.lock()[i].running = Some(running);
+        self.servers.start(i);
     }
 
     /// The largest persisted Raft state of any server.
     pub fn log_size(&self) -> usize {
-        self.slots
-            .lock()
+        let persisters = self.servers.persisters();
+        persisters
             .iter()
-            .map(|s| s.saved.raft_state_size())
+            .map(Persister::raft_state_size)
             .max()
             .unwrap_or(0)
     }
 
     /// The largest snapshot of any server.
     pub fn snapshot_size(&self) -> usize {
-        self.slots
-            .lock()
+        let persisters = self.servers.persisters();
+        persisters
             .iter()
-            .map(|s| s.saved.snapshot_size())
+            .map(Persister::snapshot_size)
             .max()
             .unwrap_or(0)
     }
@@ -298,29 +233,31 @@ impl Config {
     /// A Get through `ck`, counted and (with `log = Some(client)`) recorded in the history.
     pub async fn get(&self, ck: &mut TestClerk, key: &str, log: Option<usize>) -> String {
         let call = sim::now();
-        let _in_flight = labtest::clerk_call(ck.node.name(), "Get", &format!("{key:?}"));
-        let v = ck.node.enter_async(ck.ck.get(key)).await;
+        let args = format!("{key:?}");
+        let v = ck.clerk.call("Get", &args, |ck| ck.get(key)).await;
         self.record(log, Kind::Get, key, &v, call);
         v
     }
 
     pub async fn put(&self, ck: &mut TestClerk, key: &str, value: &str, log: Option<usize>) {
         let call = sim::now();
-        let _in_flight = labtest::clerk_call(ck.node.name(), "Put", &format!("{key:?}"));
-        ck.node.enter_async(ck.ck.put(key, value)).await;
+        let args = format!("{key:?}");
+        ck.clerk.call("Put", &args, |ck| ck.put(key, value)).await;
         self.record(log, Kind::Put, key, value, call);
     }
 
     pub async fn append(&self, ck: &mut TestClerk, key: &str, value: &str, log: Option<usize>) {
         let call = sim::now();
-        let _in_flight = labtest::clerk_call(ck.node.name(), "Append", &format!("{key:?}"));
-        ck.node.enter_async(ck.ck.append(key, value)).await;
+        let args = format!("{key:?}");
+        ck.clerk
+            .call("Append", &args, |ck| ck.append(key, value))
+            .await;
         self.record(log, Kind::Append, key, value, call);
     }
 
     /// MIT's `check`: a Get must return `value`.
     pub async fn check(&self, ck: &mut TestClerk, key: &str, value: &str) {
-        let _step = labtest::step(format!("check: Get({key:?}) by {}", ck.node.name()));
+        let _step = labtest::step(format!("check: Get({key:?}) by {}", ck.clerk.name()));
         let v = self.get(ck, key, None).await;
         assert!(
             v == value,
@@ -339,7 +276,7 @@ impl Config {
         *self.begin.lock() = Some(Begin {
             title: title.into(),
             at: sim::now(),
-            rpcs: self.net.total_count(),
+            rpcs: self.servers.net().total_count(),
             _step: labtest::step(title.to_string()),
         });
     }
@@ -353,8 +290,8 @@ impl Config {
             .expect("tester: end() without begin()");
         let m = Measured {
             time: sim::now() - begin.at,
-            peers: self.n,
-            rpcs: self.net.total_count() - begin.rpcs,
+            peers: self.n(),
+            rpcs: self.servers.net().total_count() - begin.rpcs,
             bytes: None,
             cmds: self.ops.load(Ordering::Relaxed),
         };

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::run;
-use crate::tester::{rand_int, sleep, Config};
+use crate::tester::{rand_int, sleep, RaftTester};
 
 /// Rounds of [`persist_vote_2c`]. A round exposes a lost vote when the restarted candidate
 /// stands before the restarted voter, which it does in most rounds.
@@ -27,7 +27,7 @@ const VOTE_ROUNDS: usize = 8;
 fn persist_vote_2c() {
     run(|| async {
         let servers = 3;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2C): a restarted peer does not vote twice in a term");
         for _ in 0..VOTE_ROUNDS {
             let leader = cfg.check_one_leader().await;
@@ -77,7 +77,7 @@ fn persist_vote_2c() {
 fn late_append_reply_2b() {
     run(|| async {
         let servers = 5;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2B): a late AppendEntries reply from an earlier term");
         cfg.one(rand_int(), servers, true).await;
         let l = cfg.check_one_leader().await;
@@ -159,7 +159,7 @@ const LATE_VOTE_ROUNDS: usize = 20;
 fn late_vote_2a() {
     run(|| async {
         let servers = 3;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2A): a late vote from an earlier election");
         for _ in 0..LATE_VOTE_ROUNDS {
             let leader = cfg.check_one_leader().await;
@@ -185,7 +185,7 @@ fn late_vote_2a() {
 
 /// Waits for the first connected peer to move past `term` (it timed out and stands), watching
 /// every millisecond. Gives up, like `check_one_leader`, if none does within 5 s.
-async fn first_to_stand(cfg: &Config, term: u64) -> usize {
+async fn first_to_stand(cfg: &RaftTester, term: u64) -> usize {
     for _ in 0..5000 {
         sleep(Duration::from_millis(1)).await;
         for i in 0..cfg.n() {

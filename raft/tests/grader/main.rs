@@ -3,6 +3,7 @@
 //! `cargo test -p raft 2a` runs part 2A, and so on; `tester.rs` is MIT's `config.go`. Every
 //! test is a deterministic simulation with its own seed (see `labrpc::sim`).
 
+mod appliers;
 mod extra;
 mod leaders;
 mod part2a;

@@ -1,14 +1,14 @@
 //! 2A: leader election.
 
 use crate::run;
-use crate::tester::{sleep, Config, ELECTION_TIMEOUT};
+use crate::tester::{sleep, RaftTester, ELECTION_TIMEOUT};
 
 /// One leader is elected among 3 reliable peers, in a term of at least 1, and stays leader
 /// while nothing fails (a changed term is only a warning, as in MIT).
 #[test]
 fn initial_election_2a() {
     run(|| async {
-        let cfg = Config::new(3, false, false);
+        let cfg = RaftTester::new(3, false, false);
         cfg.begin("Test (2A): initial election");
         cfg.check_one_leader().await;
         // Let followers learn of the election before checking that they agree on the term.
@@ -32,7 +32,7 @@ fn initial_election_2a() {
 fn re_election_2a() {
     run(|| async {
         let servers = 3;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2A): election after network failure");
         let leader1 = cfg.check_one_leader().await;
         cfg.disconnect(leader1);
@@ -57,7 +57,7 @@ fn re_election_2a() {
 fn many_elections_2a() {
     run(|| async {
         let servers = 7;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2A): multiple elections");
         cfg.check_one_leader().await;
         for _ in 1..10 {

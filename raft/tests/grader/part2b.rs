@@ -3,14 +3,14 @@
 use labrpc::sim;
 
 use crate::run;
-use crate::tester::{rand_int, sleep, Cmd, Config, ELECTION_TIMEOUT};
+use crate::tester::{rand_int, sleep, Cmd, RaftTester, ELECTION_TIMEOUT};
 
 /// Three commands commit, at indices 1, 2, 3, and nothing is committed before it is started.
 #[test]
 fn basic_agree_2b() {
     run(|| async {
         let servers = 3;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2B): basic agreement");
         for index in 1..=3u64 {
             let (nd, _) = cfg.n_committed(index);
@@ -36,7 +36,7 @@ fn rand_string(n: usize) -> String {
 fn rpc_bytes_2b() {
     run(|| async {
         let servers = 3;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2B): RPC byte count");
         cfg.one(99, servers, false).await;
         let bytes0 = cfg.total_bytes();
@@ -63,7 +63,7 @@ fn rpc_bytes_2b() {
 fn follower_failure_2b() {
     run(|| async {
         let servers = 3;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2B): test progressive failure of followers");
         cfg.one(101, servers, false).await;
         let leader1 = cfg.check_one_leader().await;
@@ -92,7 +92,7 @@ fn follower_failure_2b() {
 fn leader_failure_2b() {
     run(|| async {
         let servers = 3;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2B): test failure of leaders");
         cfg.one(101, servers, false).await;
         let leader1 = cfg.check_one_leader().await;
@@ -117,7 +117,7 @@ fn leader_failure_2b() {
 fn fail_agree_2b() {
     run(|| async {
         let servers = 3;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2B): agreement after follower reconnects");
         cfg.one(101, servers, false).await;
         let leader = cfg.check_one_leader().await;
@@ -141,7 +141,7 @@ fn fail_agree_2b() {
 fn fail_no_agree_2b() {
     run(|| async {
         let servers = 5;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2B): no agreement if too many followers disconnect");
         cfg.one(10, servers, false).await;
         let leader = cfg.check_one_leader().await;
@@ -176,7 +176,7 @@ fn fail_no_agree_2b() {
 fn concurrent_starts_2b() {
     run(|| async {
         let servers = 3;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2B): concurrent Start()s");
         let mut success = false;
         'tries: for attempt in 0..5 {
@@ -228,7 +228,7 @@ fn concurrent_starts_2b() {
 fn rejoin_2b() {
     run(|| async {
         let servers = 3;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2B): rejoin of partitioned leader");
         cfg.one(101, servers, true).await;
         let leader1 = cfg.check_one_leader().await;
@@ -252,7 +252,7 @@ fn rejoin_2b() {
 fn backup_2b() {
     run(|| async {
         let servers = 5;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2B): leader backs up quickly over incorrect follower logs");
         cfg.one(rand_int(), servers, true).await;
         // Put the leader and one follower in a partition, and give them entries that can't commit.
@@ -308,7 +308,7 @@ fn backup_2b() {
 fn count_2b() {
     run(|| async {
         let servers = 3;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2B): RPC counts aren't too high");
         let rpcs = || (0..servers).map(|j| cfg.rpc_count(j)).sum::<u64>();
         cfg.check_one_leader().await;

@@ -7,14 +7,14 @@ use std::time::Duration;
 use labrpc::sim;
 
 use crate::run;
-use crate::tester::{rand_int, sleep, Cmd, Config, ELECTION_TIMEOUT};
+use crate::tester::{rand_int, sleep, Cmd, RaftTester, ELECTION_TIMEOUT};
 
 /// Commits survive restarts of all peers, of the leader, and of a follower.
 #[test]
 fn persist1_2c() {
     run(|| async {
         let servers = 3;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2C): basic persistence");
         cfg.one(11, servers, true).await;
         for i in 0..servers {
@@ -51,7 +51,7 @@ fn persist1_2c() {
 fn persist2_2c() {
     run(|| async {
         let servers = 5;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2C): more persistence");
         let mut index = 1;
         for _ in 0..5 {
@@ -88,7 +88,7 @@ fn persist2_2c() {
 fn persist3_2c() {
     run(|| async {
         let servers = 3;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2C): partitioned leader and one follower crash, leader restarts");
         cfg.one(101, 3, true).await;
         let leader = cfg.check_one_leader().await;
@@ -125,7 +125,7 @@ async fn figure8_pause() {
 fn figure8_2c() {
     run(|| async {
         let servers = 5;
-        let cfg = Config::new(servers, false, false);
+        let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2C): Figure 8");
         cfg.one(rand_int(), 1, true).await;
         let mut nup = servers;
@@ -168,7 +168,7 @@ fn figure8_2c() {
 fn unreliable_agree_2c() {
     run(|| async {
         let servers = 5;
-        let cfg = Config::new(servers, true, false);
+        let cfg = RaftTester::new(servers, true, false);
         cfg.begin("Test (2C): unreliable agreement");
         let mut clients = Vec::new();
         for iters in 1..50u64 {
@@ -195,7 +195,7 @@ fn unreliable_agree_2c() {
 fn figure8_unreliable_2c() {
     run(|| async {
         let servers = 5;
-        let cfg = Config::new(servers, true, false);
+        let cfg = RaftTester::new(servers, true, false);
         cfg.begin("Test (2C): Figure 8 (unreliable)");
         cfg.one(rand_int() % 10000, 1, true).await;
         let mut nup = servers;
@@ -236,7 +236,7 @@ fn figure8_unreliable_2c() {
 }
 
 /// One churn client: proposes values to every live peer, and keeps those it saw committed.
-async fn churn_client(cfg: Arc<Config>, me: u64, stop: Arc<AtomicBool>) -> Vec<u64> {
+async fn churn_client(cfg: Arc<RaftTester>, me: u64, stop: Arc<AtomicBool>) -> Vec<u64> {
     let mut values = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         let x = rand_int();
@@ -269,7 +269,7 @@ async fn churn_client(cfg: Arc<Config>, me: u64, stop: Arc<AtomicBool>) -> Vec<u
 
 async fn churn(unreliable: bool) {
     let servers = 5;
-    let cfg = Config::new(servers, unreliable, false);
+    let cfg = RaftTester::new(servers, unreliable, false);
     cfg.begin(if unreliable {
         "Test (2C): unreliable churn"
     } else {

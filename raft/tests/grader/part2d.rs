@@ -1,14 +1,14 @@
 //! 2D: snapshots.
 
 use crate::run;
-use crate::tester::{rand_int, Config, MAX_LOG_SIZE, SNAPSHOT_INTERVAL};
+use crate::tester::{rand_int, RaftTester, MAX_LOG_SIZE, SNAPSHOT_INTERVAL};
 
 /// MIT's `snapcommon`: 30 rounds in which a victim (a follower, or every third round the leader)
 /// is optionally disconnected or crashed while 5-14 commands go by, so that it must catch up
 /// from a snapshot; the persisted state must stay under 2000 bytes.
 async fn snapcommon(title: &str, disconnect: bool, reliable: bool, crash: bool) {
     let servers = 3;
-    let cfg = Config::new(servers, !reliable, true);
+    let cfg = RaftTester::new(servers, !reliable, true);
     cfg.begin(title);
     cfg.one(rand_int(), servers, true).await;
     let mut leader1 = cfg.check_one_leader().await;
@@ -114,7 +114,7 @@ fn snapshot_install_uncrash_2d() {
 fn snapshot_all_crash_2d() {
     run(|| async {
         let servers = 3;
-        let cfg = Config::new(servers, false, true);
+        let cfg = RaftTester::new(servers, false, true);
         cfg.begin("Test (2D): crash and restart all servers");
         cfg.one(rand_int(), servers, true).await;
         for _ in 0..5 {
@@ -143,7 +143,7 @@ fn snapshot_all_crash_2d() {
 fn snapshot_init_2d() {
     run(|| async {
         let servers = 3;
-        let cfg = Config::new(servers, false, true);
+        let cfg = RaftTester::new(servers, false, true);
         cfg.begin("Test (2D): snapshot initialization after crash");
         cfg.one(rand_int(), servers, true).await;
         for _ in 0..SNAPSHOT_INTERVAL + 1 {

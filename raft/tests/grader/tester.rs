@@ -7,24 +7,27 @@
 //! Beyond MIT: Election Safety is checked all through every test (`leaders.rs`), not only at
 //! the instants `check_one_leader` looks.
 //!
-//! Every call the tester makes into a peer's Raft (`start`, `get_state`, `snapshot`, `kill`)
-//! runs as code of that peer's node, through [`PeerRaft`]: a task the call spawns dies with the
-//! peer, and a panic in it is the peer's. The appliers are the tester's tasks on the peer's
-//! node (`Node::spawn_tester`): a crash stops them, and a failed check in them is the tester's.
+//! The peers' lifecycle (start, crash, connect) is `labtest::Cluster`'s. Every call the tester
+//! makes into a peer's Raft (`start`, `get_state`, `snapshot`, `kill`) runs as code of that
+//! peer's node, through [`PeerRaft`]: a task the call spawns dies with the peer, and a panic in
+//! it is the peer's. The appliers (`appliers.rs`) are the tester's tasks on the peer's node
+//! (`Node::spawn_tester`): a crash stops them, and a failed check in them is the tester's.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use labrpc::sim::{self, Node};
-use labrpc::{Network, Server};
+use labrpc::sim;
+use labrpc::{Network, Service};
 use labtest::report::{self, Measured};
-use labtest::EndMaker;
+use labtest::{Boot, Cluster, EndMaker, Links, OnNode, ServerKind, ServerName};
 use parking_lot::Mutex;
-use raft::{ApplyMsg, Persister, Raft};
+use raft::api::Raft;
+use raft::Persister;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::appliers::{applier, applier_snap, Applied};
 use crate::leaders::{Leaders, SAMPLE_INTERVAL};
 
 /// MIT's `RaftElectionTimeout`: the tests give an election a second to complete.
@@ -73,103 +76,86 @@ pub async fn sleep(d: Duration) {
     tokio::time::sleep(d).await;
 }
 
-/// What the appliers know: per peer, the commands it applied by index.
-struct Applied {
-    logs: Vec<BTreeMap<u64, Cmd>>,
-    last_applied: Vec<u64>,
-    max_index: u64,
-}
-
-impl Applied {
-    /// MIT's `checkLogs`: no other peer may have applied a different command at this index.
-    /// Returns an error message, and whether `index - 1` was applied before.
-    fn check(&mut self, i: usize, index: u64, cmd: &Cmd) -> (Option<String>, bool) {
-        let mut err = None;
-        for (j, log) in self.logs.iter().enumerate() {
-            if let Some(old) = log.get(&index) {
-                if old != cmd {
-                    err = Some(format!(
-                        "commit index={index} server={i} {cmd:?} != server={j} {old:?} \
-                         (two peers applied different commands at the same index)"
-                    ));
-                }
-            }
-        }
-        let prev_ok = self.logs[i].contains_key(&(index - 1));
-        self.logs[i].insert(index, cmd.clone());
-        self.max_index = self.max_index.max(index);
-        (err, prev_ok)
-    }
-
-    /// MIT's `ingestSnap`: a snapshot replaces what the peer has applied.
-    fn ingest(&mut self, i: usize, snapshot: &[u8], index: Option<u64>) -> Result<(), String> {
-        let (last, xlog): (u64, Vec<Option<Cmd>>) = labgob::decode(snapshot)
-            .map_err(|e| format!("server {i}: snapshot does not decode: {e}"))?;
-        if index.is_some_and(|index| index != last) {
-            return Err(format!(
-                "server {i} snapshot doesn't match the snapshot index {index:?}"
-            ));
-        }
-        self.logs[i] = xlog
-            .into_iter()
-            .enumerate()
-            .filter_map(|(j, c)| c.map(|c| (j as u64, c)))
-            .collect();
-        self.last_applied[i] = last;
-        Ok(())
-    }
-}
-
-/// A running peer as the tests see it: its Raft and the node it runs on, together. Every call
-/// into the Raft goes through [`PeerRaft::on_peer`], which runs it as code of the peer's node
-/// (`Node::enter`), as if the peer's own service made it: what the call spawns is the peer's (a
-/// crash of the peer stops it), and what it panics is the peer's. Cheap to clone.
+/// A running peer as the tests see it: its Raft on its node (see [`OnNode`]), whose calls all
+/// run as code of the peer's node, as if the peer's own service made them: what a call spawns
+/// is the peer's (a crash of the peer stops it), and what it panics is the peer's. On a crashed
+/// peer (a handle kept from before the crash) a call still runs, on a killed Raft, and whatever
+/// it spawns is stopped at once. Cheap to clone.
 #[derive(Clone)]
-pub struct PeerRaft {
-    raft: Raft<Cmd>,
-    node: Node,
-}
+pub struct PeerRaft(OnNode<Raft<Cmd>>);
 
 impl PeerRaft {
-    /// Runs `f` on this peer's Raft, as code of the peer's node. Every tester call into the
-    /// Raft goes through here. On a crashed peer (a handle kept from before the crash) the call
-    /// still runs, on a killed Raft, and whatever it spawns is stopped at once.
-    #[track_caller]
-    pub fn on_peer<R>(&self, f: impl FnOnce(&Raft<Cmd>) -> R) -> R {
-        self.node.enter(|| f(&self.raft))
-    }
-
     /// `Raft::start`, on the peer.
     #[track_caller]
     pub fn start(&self, cmd: Cmd) -> Option<(u64, u64)> {
-        self.on_peer(|rf| rf.start(cmd))
+        self.0.enter(|rf| rf.start(cmd))
     }
 
     /// `Raft::get_state`, on the peer.
     #[track_caller]
     pub fn get_state(&self) -> (u64, bool) {
-        self.on_peer(|rf| rf.get_state())
+        self.0.enter(|rf| rf.get_state())
     }
 
     /// `Raft::snapshot`, on the peer.
     #[track_caller]
-    fn snapshot(&self, index: u64, snapshot: Vec<u8>) {
-        self.on_peer(|rf| rf.snapshot(index, snapshot));
-    }
-
-    /// `Raft::kill`, on the peer.
-    #[track_caller]
-    fn kill(&self) {
-        self.on_peer(|rf| rf.kill());
+    pub fn snapshot(&self, index: u64, snapshot: Vec<u8>) {
+        self.0.enter(|rf| rf.snapshot(index, snapshot));
     }
 }
 
-struct Peer {
-    /// The running incarnation, if any.
-    running: Option<PeerRaft>,
-    saved: Persister,
-    ends: Vec<String>,
-    connected: bool,
+/// The Raft peers as the cluster starts them: each with an applier that checks what it applies
+/// against the others (MIT's `start1`).
+struct RaftPeers {
+    applied: Arc<Mutex<Applied>>,
+    snapshot: bool,
+}
+
+impl ServerKind for RaftPeers {
+    type Handle = Raft<Cmd>;
+    type Persister = Persister;
+
+    /// Server `i` of the network is peer `i`, on node "peer<i>".
+    fn name(&self, i: usize) -> ServerName {
+        ServerName::numbered("peer", i)
+    }
+
+    fn copy(persister: &Persister) -> Persister {
+        persister.copy()
+    }
+
+    fn start(&self, boot: Boot<Persister>) -> Raft<Cmd> {
+        let Boot {
+            me: i,
+            ends,
+            persister,
+            node,
+            ..
+        } = boot;
+        if let Err(e) = self.applied.lock().restart(i, &persister.read_snapshot()) {
+            panic!("{e}");
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let raft = node.enter(|| Raft::new(ends, i, persister, tx));
+        let peer = PeerRaft(OnNode::hosted(node.clone(), raft.clone()));
+        let applied = self.applied.clone();
+        // The applier is the tester's code, but lives and dies with the peer, like the one MIT
+        // runs per peer: a crash stops it, and a failed check in it is the tester's.
+        if self.snapshot {
+            node.spawn_tester(applier_snap(i, applied, peer, rx));
+        } else {
+            node.spawn_tester(applier(i, applied, rx));
+        }
+        raft
+    }
+
+    fn services(rf: &Raft<Cmd>) -> Vec<Service> {
+        vec![rf.service()]
+    }
+
+    fn kill(rf: &Raft<Cmd>) {
+        rf.kill();
+    }
 }
 
 struct Begin {
@@ -180,50 +166,37 @@ struct Begin {
     max_index: u64,
 }
 
-/// The test configuration: `n` peers, their network, and the appliers' oracle.
-pub struct Config {
+/// MIT's Raft `config`: `n` peers, their network, and the appliers' oracle.
+pub struct RaftTester {
     n: usize,
     net: Network,
-    snapshot: bool,
+    peers: Cluster<RaftPeers>,
     applied: Arc<Mutex<Applied>>,
-    peers: Mutex<Vec<Peer>>,
-    ends: EndMaker,
     begin: Mutex<Option<Begin>>,
     leaders: Mutex<Leaders>,
 }
 
-impl Config {
+impl RaftTester {
     /// MIT's `make_config(t, n, unreliable, snapshot)`: starts and connects `n` peers. Long
     /// delays are always on, as in MIT's Raft tester.
-    pub fn new(n: usize, unreliable: bool, snapshot: bool) -> Arc<Config> {
+    pub fn new(n: usize, unreliable: bool, snapshot: bool) -> Arc<RaftTester> {
         let net = Network::new();
         net.set_reliable(!unreliable);
         net.set_long_delays(true);
-        let peers = (0..n)
-            .map(|_| Peer {
-                running: None,
-                saved: Persister::new(),
-                ends: Vec::new(),
-                connected: false,
-            })
-            .collect();
-        let cfg = Arc::new(Config {
-            n,
-            ends: EndMaker::new(net.clone()),
-            net,
+        let applied = Arc::new(Mutex::new(Applied::new(n)));
+        let kind = RaftPeers {
+            applied: applied.clone(),
             snapshot,
-            applied: Arc::new(Mutex::new(Applied {
-                logs: vec![BTreeMap::new(); n],
-                last_applied: vec![0; n],
-                max_index: 0,
-            })),
-            peers: Mutex::new(peers),
+        };
+        let cfg = Arc::new(RaftTester {
+            n,
+            peers: Cluster::new(kind, &EndMaker::new(net.clone()), Links::Switched, n),
+            net,
+            applied,
             begin: Mutex::new(None),
             leaders: Mutex::new(Leaders::default()),
         });
-        for i in 0..n {
-            cfg.start1(i);
-        }
+        cfg.peers.start_all();
         for i in 0..n {
             cfg.connect(i);
         }
@@ -238,17 +211,15 @@ impl Config {
         let mut claims = Vec::new();
         // Sampled every 5 ms all through every test: ask each running peer under one lock
         // rather than cloning its handle (get_state cannot call back into the tester).
-        let peers = self.peers.lock();
-        for (i, peer) in peers.iter().enumerate() {
-            let Some(rf) = &peer.running else { continue };
-            let (term, leader) = rf.get_state();
+        self.peers.for_each_running(|i, rf| {
+            let (term, leader) = rf.enter(|rf| rf.get_state());
             if leader {
                 if let Err(e) = self.leaders.lock().saw(term, i, sim::now()) {
                     panic!("{e}");
                 }
                 claims.push((i, term));
             }
-        }
+        });
         claims
     }
 
@@ -258,7 +229,7 @@ impl Config {
 
     /// Peer `i`'s Raft, if it is running (its calls run on the peer, see [`PeerRaft`]).
     pub fn raft(&self, i: usize) -> Option<PeerRaft> {
-        self.peers.lock()[i].running.clone()
+        self.peers.running(i).map(PeerRaft)
     }
 
     /// Peer `i`'s Raft; panics if it is crashed (a test bug).
@@ -268,97 +239,30 @@ impl Config {
     }
 
     pub fn is_connected(&self, i: usize) -> bool {
-        self.peers.lock()[i].connected
+        self.peers.is_connected(i)
     }
 
     /// MIT's `crash1`: disconnect, delete the server, keep a copy of the persister (so that
     /// nothing the old incarnation might still write is ever read), kill the peer and stop
     /// every task it had.
     pub fn crash1(&self, i: usize) {
-        self.disconnect(i);
-        self.net.delete_server(&i.to_string());
-        let mut peers = self.peers.lock();
-        let peer = &mut peers[i];
-        peer.saved = peer.saved.copy();
-        let running = peer.running.take();
-        drop(peers);
-        if let Some(peer) = running {
-            peer.kill();
-            peer.node.crash();
-        }
+        self.peers.crash(i);
     }
 
     /// MIT's `start1`: (re)starts peer `i` with fresh ends, a copy of its persisted state, and
     /// an applier. The peer stays disconnected until `connect`.
     pub fn start1(&self, i: usize) {
-        self.crash1(i);
-        let (ends, clients) = self.ends.to_servers(&format!("peer{i}"), self.n);
-
-        // crash1 above already gave the peer a fresh copy of its persister, which nothing of the
-        // old incarnation holds: the new one gets that.
-        let persister = self.peers.lock()[i].saved.clone();
-        {
-            let mut applied = self.applied.lock();
-            applied.last_applied[i] = 0;
-            let snapshot = persister.read_snapshot();
-            if !snapshot.is_empty() {
-                // Imitate a service that restores its state from the snapshot.
-                if let Err(e) = applied.ingest(i, &snapshot, None) {
-                    panic!("{e}");
-                }
-            }
-        }
-
-        let node = Node::new(format!("peer{i}"));
-        let (tx, rx) = mpsc::unbounded_channel();
-        let raft = node.enter(|| Raft::new(clients, i, persister, tx));
-        let peer = PeerRaft { raft, node };
-        let applied = self.applied.clone();
-        // The applier is the tester's code, but lives and dies with the peer, like the one MIT
-        // runs per peer: a crash stops it, and a failed check in it is the tester's.
-        if self.snapshot {
-            peer.node
-                .spawn_tester(applier_snap(i, applied, peer.clone(), rx));
-        } else {
-            peer.node.spawn_tester(applier(i, applied, rx));
-        }
-        let server = peer.on_peer(|rf| {
-            let mut server = Server::new();
-            server.add_service(rf.service());
-            server
-        });
-        self.net.add_server(&i.to_string(), server);
-        let mut peers = self.peers.lock();
-        peers[i].running = Some(peer);
-        peers[i].ends = ends;
+        self.peers.start(i);
     }
 
     /// Attaches peer `i` to the network: enables its ends to and from every connected peer.
     pub fn connect(&self, i: usize) {
-        let mut peers = self.peers.lock();
-        peers[i].connected = true;
-        for j in 0..self.n {
-            if peers[j].connected {
-                self.net.enable(&peers[i].ends[j], true);
-                if !peers[j].ends.is_empty() {
-                    self.net.enable(&peers[j].ends[i], true);
-                }
-            }
-        }
+        self.peers.connect(i);
     }
 
     /// Detaches peer `i` from the network: disables all its ends, both ways.
     pub fn disconnect(&self, i: usize) {
-        let mut peers = self.peers.lock();
-        peers[i].connected = false;
-        for j in 0..self.n {
-            if !peers[i].ends.is_empty() {
-                self.net.enable(&peers[i].ends[j], false);
-            }
-            if !peers[j].ends.is_empty() {
-                self.net.enable(&peers[j].ends[i], false);
-            }
-        }
+        self.peers.disconnect(i);
     }
 
     pub fn set_unreliable(&self, unreliable: bool) {
@@ -372,8 +276,7 @@ impl Config {
     /// Holds back (or lets go) the replies peer `from` gets to its calls to peer `to`, on its
     /// current ends (see `Network::hold_replies`). Not in MIT's tester.
     pub fn hold_replies(&self, from: usize, to: usize, hold: bool) {
-        let end = self.peers.lock()[from].ends[to].clone();
-        self.net.hold_replies(&end, hold);
+        self.net.hold_replies(&self.peers.end_name(from, to), hold);
     }
 
     /// Bytes sent on the network so far (MIT's `bytesTotal`).
@@ -383,15 +286,15 @@ impl Config {
 
     /// RPCs that reached peer `i`'s current server.
     pub fn rpc_count(&self, i: usize) -> u64 {
-        self.net.count(&i.to_string())
+        self.peers.rpc_count(i)
     }
 
     /// The largest persisted Raft state of any peer, in bytes.
     pub fn log_size(&self) -> usize {
-        self.peers
-            .lock()
+        let persisters = self.peers.persisters();
+        persisters
             .iter()
-            .map(|p| p.saved.raft_state_size())
+            .map(Persister::raft_state_size)
             .max()
             .unwrap_or(0)
     }
@@ -599,82 +502,11 @@ impl Config {
     }
 }
 
-/// Samples the peers' leadership claims until the test drops its configuration.
-async fn watch_leaders(cfg: Weak<Config>) {
+/// Samples the peers' leadership claims until the test drops its tester.
+async fn watch_leaders(cfg: Weak<RaftTester>) {
     loop {
         sleep(SAMPLE_INTERVAL).await;
         let Some(cfg) = cfg.upgrade() else { return };
         cfg.check_election_safety();
-    }
-}
-
-/// MIT's `applier`: checks each applied command against all peers, and that none is skipped.
-async fn applier(
-    i: usize,
-    applied: Arc<Mutex<Applied>>,
-    mut rx: mpsc::UnboundedReceiver<ApplyMsg<Cmd>>,
-) {
-    while let Some(msg) = rx.recv().await {
-        let ApplyMsg::Command { index, command } = msg else {
-            continue;
-        };
-        assert!(
-            index > 0,
-            "server {i} applied index 0 (the first log index is 1)"
-        );
-        let (err, prev_ok) = applied.lock().check(i, index, &command);
-        if let Some(err) = err {
-            panic!("apply error: {err}");
-        }
-        assert!(
-            index == 1 || prev_ok,
-            "apply error: server {i} apply out of order {index}"
-        );
-    }
-}
-
-/// MIT's `applierSnap`: as `applier`, in strict order, ingesting snapshots, and asking this
-/// peer for a snapshot every `SNAPSHOT_INTERVAL` entries (a call that runs on the peer).
-async fn applier_snap(
-    i: usize,
-    applied: Arc<Mutex<Applied>>,
-    raft: PeerRaft,
-    mut rx: mpsc::UnboundedReceiver<ApplyMsg<Cmd>>,
-) {
-    while let Some(msg) = rx.recv().await {
-        match msg {
-            ApplyMsg::Snapshot { index, data, .. } => {
-                if let Err(e) = applied.lock().ingest(i, &data, Some(index)) {
-                    panic!("apply error: {e}");
-                }
-            }
-            ApplyMsg::Command { index, command } => {
-                let snapshot = {
-                    let mut a = applied.lock();
-                    let expected = a.last_applied[i] + 1;
-                    assert!(
-                        index == expected,
-                        "apply error: server {i} apply out of order, expected index {expected}, got {index}"
-                    );
-                    let (err, prev_ok) = a.check(i, index, &command);
-                    if let Some(err) = err {
-                        panic!("apply error: {err}");
-                    }
-                    assert!(
-                        index == 1 || prev_ok,
-                        "apply error: server {i} apply out of order {index}"
-                    );
-                    a.last_applied[i] = index;
-                    ((index + 1) % SNAPSHOT_INTERVAL == 0).then(|| {
-                        let xlog: Vec<Option<Cmd>> =
-                            (0..=index).map(|j| a.logs[i].get(&j).cloned()).collect();
-                        labgob::encode(&(index, xlog)).expect("tester: encode snapshot")
-                    })
-                };
-                if let Some(snapshot) = snapshot {
-                    raft.snapshot(index, snapshot);
-                }
-            }
-        }
     }
 }

@@ -8,7 +8,7 @@ use shardkv::key2shard;
 use shardmaster::NSHARDS;
 
 use crate::run;
-use crate::tester::{begin, check, keys_and_values, passed, put_all, Config};
+use crate::tester::{begin, check, keys_and_values, passed, put_all, ShardKvTester};
 
 /// With maxraftstate 1 (a snapshot after every entry), 30 keys of 1000 random bytes go twice
 /// around all three groups (Join 1, Leave 0, Join 2, 3 s, Leave 1, Join 0, Leave 2, 3 s,
@@ -22,7 +22,7 @@ use crate::tester::{begin, check, keys_and_values, passed, put_all, Config};
 fn challenge1_delete_4b() {
     run(|| async {
         begin("Test: shard deletion (challenge 1) ...");
-        let cfg = Config::new(false, Some(1));
+        let cfg = ShardKvTester::new(false, Some(1));
         let mut ck = cfg.make_client();
         cfg.join(0).await;
 
@@ -90,7 +90,7 @@ fn challenge1_delete_4b() {
 fn challenge2_unaffected_4b() {
     run(|| async {
         begin("Test: unaffected shard access (challenge 2) ...");
-        let cfg = Config::new(true, Some(100));
+        let cfg = ShardKvTester::new(true, Some(100));
         let mut ck = cfg.make_client();
 
         // Join 100.
@@ -147,7 +147,7 @@ fn challenge2_unaffected_4b() {
 fn challenge2_partial_4b() {
     run(|| async {
         begin("Test: partial migration shard access (challenge 2) ...");
-        let cfg = Config::new(true, Some(100));
+        let cfg = ShardKvTester::new(true, Some(100));
         let mut ck = cfg.make_client();
 
         // Join 100, 101 and 102 in one Join, and give them time to reconfigure.

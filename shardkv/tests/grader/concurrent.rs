@@ -6,7 +6,9 @@ use std::time::Duration;
 use labrpc::sim;
 
 use crate::run;
-use crate::tester::{begin, check_all, keys_and_values, ms, passed, put_all, Appenders, Config};
+use crate::tester::{
+    begin, check_all, keys_and_values, ms, passed, put_all, Appenders, ShardKvTester,
+};
 
 /// Ten clerks append 5 characters to their keys every 10 ms (maxraftstate 100) while groups
 /// 1 and 2 join and group 0 leaves, all three groups are shut down one after the other, group
@@ -16,7 +18,7 @@ use crate::tester::{begin, check_all, keys_and_values, ms, passed, put_all, Appe
 fn concurrent1_4b() {
     run(|| async {
         begin("Test: concurrent puts and configuration changes...");
-        let cfg = Config::new(false, Some(100));
+        let cfg = ShardKvTester::new(false, Some(100));
         let mut ck = cfg.make_client();
         cfg.join(0).await;
 
@@ -67,7 +69,7 @@ fn concurrent1_4b() {
 fn concurrent2_4b() {
     run(|| async {
         begin("Test: more concurrent puts and configuration changes...");
-        let cfg = Config::new(false, None);
+        let cfg = ShardKvTester::new(false, None);
         let mut ck = cfg.make_client();
         cfg.join(1).await;
         cfg.join(0).await;
@@ -113,7 +115,7 @@ fn concurrent2_4b() {
 fn concurrent3_4b() {
     run(|| async {
         begin("Test: concurrent configuration change and restart...");
-        let cfg = Config::new(false, Some(300));
+        let cfg = ShardKvTester::new(false, Some(300));
         let mut ck = cfg.make_client();
         cfg.join(0).await;
 

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use crate::run;
 use crate::tester::{
-    begin, check_all, check_and_append_all, keys_and_values, passed, put_all, Config,
+    begin, check_all, check_and_append_all, keys_and_values, passed, put_all, ShardKvTester,
 };
 
 /// Groups 0 and 1 serve five shards each; with group 1 shut down, exactly the five Gets of
@@ -23,7 +23,7 @@ use crate::tester::{
 fn static_shards_4b() {
     run(|| async {
         begin("Test: static shards ...");
-        let cfg = Config::new(false, None);
+        let cfg = ShardKvTester::new(false, None);
         let mut ck = cfg.make_client();
         cfg.join(0).await;
         cfg.join(1).await;
@@ -98,7 +98,7 @@ fn static_shards_4b() {
 fn join_leave_4b() {
     run(|| async {
         begin("Test: join then leave ...");
-        let cfg = Config::new(false, None);
+        let cfg = ShardKvTester::new(false, None);
         let mut ck = cfg.make_client();
         cfg.join(0).await;
 
@@ -131,7 +131,7 @@ fn join_leave_4b() {
 fn snapshot_4b() {
     run(|| async {
         begin("Test: snapshots, join, and leave ...");
-        let cfg = Config::new(false, Some(1000));
+        let cfg = ShardKvTester::new(false, Some(1000));
         let mut ck = cfg.make_client();
         cfg.join(0).await;
 
@@ -174,7 +174,7 @@ fn snapshot_4b() {
 fn miss_change_4b() {
     run(|| async {
         begin("Test: servers miss configuration changes...");
-        let cfg = Config::new(false, Some(1000));
+        let cfg = ShardKvTester::new(false, Some(1000));
         let mut ck = cfg.make_client();
         cfg.join(0).await;
 

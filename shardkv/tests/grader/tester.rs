@@ -3,21 +3,24 @@
 //! shard master clerk for Join and Leave, whole-group and single-server crashes and restarts,
 //! and the checks of persisted sizes.
 //!
-//! Every call into a server runs as code of the server's node (`Running::on_server`), and
-//! every operation of a clerk (the tester's shard master clerk's too) as a task of the clerk's
-//! own node (`OwnNode`): what lab code spawns, and what it panics, is its own.
+//! The servers' lifecycle is `labtest::Cluster`'s: one cluster of shard masters, one per group.
+//! Every call into a server runs as code of the server's node, and every operation of a clerk
+//! (the tester's shard master clerk's too) as code of the clerk's own node (`labtest::OnNode`):
+//! what lab code spawns, and what it panics, is its own.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use labrpc::sim::{self, Node};
-use labrpc::{ClientEnd, Network, Server};
-use parking_lot::Mutex;
+use labrpc::sim;
+use labrpc::{Network, Service};
+use labtest::{Boot, Cluster, EndMaker, Links, OnNode, ServerKind, ServerName};
 use raft::Persister;
-use shardkv::{Clerk, MakeEnd, ShardKv};
-use shardmaster::{Config as ShardConfig, Gid, ShardMaster};
+use shardkv::api::{Clerk, ShardKv};
+use shardkv::MakeEnd;
+use shardmaster::api::ShardMaster;
+use shardmaster::{Config as ShardConfig, Gid};
 use tokio::task::JoinHandle;
 
 /// Shard master servers.
@@ -29,155 +32,156 @@ const N: usize = 3;
 /// Group index `gi` is gid `FIRST_GID + gi`.
 const FIRST_GID: Gid = 100;
 
-/// The network name of shard master server `i`.
-fn ctrler_name(i: usize) -> String {
-    format!("ctrler{i}")
-}
+/// The shard master servers as the cluster starts them (MIT's `StartCtrlerserver(i)`),
+/// under the name "ctrler<i>". They never crash in these tests.
+struct ShardMasters;
 
-/// The network name of server `i` of group `gid`, as the groups are joined with.
-fn server_name(gid: Gid, i: usize) -> String {
-    format!("server-{gid}-{i}")
-}
+impl ServerKind for ShardMasters {
+    type Handle = ShardMaster;
+    type Persister = Persister;
 
-/// A running server of a group: the `ShardKv` and the node it runs on, together.
-struct Running {
-    kv: ShardKv,
-    node: Node,
-}
+    fn name(&self, i: usize) -> ServerName {
+        ServerName::same(format!("ctrler{i}"))
+    }
 
-impl Running {
-    /// Runs `f` on the server as code of its node (`Node::enter`), as if the server's own code
-    /// made the call: what it spawns is the server's (a crash stops it), and what it panics is
-    /// the server's. Every tester call into a running `ShardKv` goes through here.
-    #[track_caller]
-    fn on_server<R>(&self, f: impl FnOnce(&ShardKv) -> R) -> R {
-        self.node.enter(|| f(&self.kv))
+    fn copy(persister: &Persister) -> Persister {
+        persister.copy()
+    }
+
+    fn start(&self, boot: Boot<Persister>) -> ShardMaster {
+        boot.node
+            .enter(|| ShardMaster::new(boot.ends, boot.me, boot.persister))
+    }
+
+    fn services(sm: &ShardMaster) -> Vec<Service> {
+        sm.services()
+    }
+
+    fn kill(sm: &ShardMaster) {
+        sm.kill();
     }
 }
 
-/// A clerk (a shardkv one, or the tester's shard master clerk) on a node of its own, which
-/// never crashes: each operation runs as code of that node (`Node::enter_async`), so that a
-/// panic in the clerk names the clerk, and what the clerk spawns is its own.
-struct OwnNode<C> {
-    ck: C,
-    node: Node,
+/// The servers of the replica group `gid` as the cluster starts them (MIT's
+/// `StartServer(gi, i)`): server `i` is "server-<gid>-<i>" (the name the group joins with),
+/// with ends to its group, to the shard masters, and its own `make_end` for other groups.
+struct GroupServers {
+    gid: Gid,
+    max_raft_state: Option<usize>,
+    ends: EndMaker,
 }
 
-impl<C> OwnNode<C> {
-    /// A node called `name`, and the clerk `make` builds on it.
-    fn new(name: String, make: impl FnOnce() -> C) -> Self {
-        let node = Node::new(name);
-        OwnNode {
-            ck: node.enter(make),
+impl ServerKind for GroupServers {
+    type Handle = ShardKv;
+    type Persister = Persister;
+
+    fn name(&self, i: usize) -> ServerName {
+        ServerName::same(format!("server-{}-{i}", self.gid))
+    }
+
+    fn copy(persister: &Persister) -> Persister {
+        persister.copy()
+    }
+
+    fn start(&self, boot: Boot<Persister>) -> ShardKv {
+        let make_end: MakeEnd = Arc::new(self.ends.on_demand(boot.node.name().to_string()));
+        let (max, gid) = (self.max_raft_state, self.gid);
+        let Boot {
+            me,
+            ends,
+            others: masters,
+            persister,
             node,
-        }
+        } = boot;
+        node.enter(|| ShardKv::new(ends, me, persister, max, gid, masters, make_end))
+    }
+
+    fn services(kv: &ShardKv) -> Vec<Service> {
+        kv.services()
+    }
+
+    fn kill(kv: &ShardKv) {
+        kv.kill();
     }
 }
 
-/// A shardkv clerk made by the tester ([`Config::make_client`]), with the methods of
-/// `shardkv::Clerk`, on a node of its own (see [`OwnNode`]).
-pub struct TestClerk(OwnNode<Clerk>);
+/// A shardkv clerk made by the tester ([`ShardKvTester::make_client`]), with the methods of
+/// `shardkv::Clerk`, on a node of its own, which never crashes (see [`OnNode`]).
+pub struct TestClerk(OnNode<Clerk>);
 
 impl TestClerk {
     /// `Clerk::get`.
     pub async fn get(&mut self, key: &str) -> String {
-        let OwnNode { ck, node } = &mut self.0;
-        let _in_flight = labtest::clerk_call(node.name(), "Get", &format!("{key:?}"));
-        node.enter_async(ck.get(key)).await
+        let args = format!("{key:?}");
+        self.0.call("Get", &args, |ck| ck.get(key)).await
     }
 
     /// `Clerk::put`.
     pub async fn put(&mut self, key: &str, value: &str) {
-        let OwnNode { ck, node } = &mut self.0;
-        let _in_flight = labtest::clerk_call(node.name(), "Put", &format!("{key:?}"));
-        node.enter_async(ck.put(key, value)).await
+        let args = format!("{key:?}");
+        self.0.call("Put", &args, |ck| ck.put(key, value)).await
     }
 
     /// `Clerk::append`.
     pub async fn append(&mut self, key: &str, value: &str) {
-        let OwnNode { ck, node } = &mut self.0;
-        let _in_flight = labtest::clerk_call(node.name(), "Append", &format!("{key:?}"));
-        node.enter_async(ck.append(key, value)).await
+        let args = format!("{key:?}");
+        self.0
+            .call("Append", &args, |ck| ck.append(key, value))
+            .await
     }
 }
 
-/// One server of a group: the running incarnation (if any) and what survives it.
-struct Slot {
-    running: Option<Running>,
-    saved: Persister,
-    /// The running incarnation's ends to its group and to the shard masters.
-    ends: Vec<String>,
-}
-
-struct Group {
-    gid: Gid,
-    servers: Vec<Slot>,
-}
-
-/// A shard master server; they never crash in these tests.
-struct Ctrler {
-    sm: ShardMaster,
-    node: Node,
-}
-
-/// The shardkv test configuration (MIT's `config`).
-pub struct Config {
-    net: Network,
+/// MIT's shardkv `config`: the shard masters, the replica groups, and the tester's own shard
+/// master clerk.
+pub struct ShardKvTester {
+    ends: EndMaker,
     max_raft_state: Option<usize>,
-    /// Counter that makes every end name unique (MIT: `randstring(20)`).
-    made: Arc<AtomicU64>,
     /// The shard master servers, kept running for the whole test.
-    ctrlers: Vec<Ctrler>,
-    groups: Mutex<Vec<Group>>,
+    ctrlers: Cluster<ShardMasters>,
+    /// Group index `gi` is gid `FIRST_GID + gi`.
+    groups: Vec<Cluster<GroupServers>>,
     /// The tester's own shard master clerk (MIT's `mck`), on its node. An async lock: calls
     /// await under it.
-    mck: tokio::sync::Mutex<OwnNode<shardmaster::Clerk>>,
+    mck: tokio::sync::Mutex<OnNode<shardmaster::api::Clerk>>,
 }
 
-impl Config {
+impl ShardKvTester {
     /// MIT's `make_config(t, n, unreliable, maxraftstate)` with n = 3: starts the shard master
     /// servers and every server of the three groups (none joined yet), then makes the network
     /// unreliable if asked.
-    pub fn new(unreliable: bool, max_raft_state: Option<usize>) -> Arc<Config> {
-        let net = Network::new();
-        let made = Arc::new(AtomicU64::new(0));
-        let ctrlers = (0..NCTRLERS)
-            .map(|i| start_ctrler(&net, &made, i))
-            .collect();
+    pub fn new(unreliable: bool, max_raft_state: Option<usize>) -> Arc<ShardKvTester> {
+        let ends = EndMaker::new(Network::new());
+        // Every end is up from its start, as in MIT's shardkv tester, which never partitions.
+        let ctrlers = Cluster::new(ShardMasters, &ends, Links::AlwaysUp, NCTRLERS);
+        ctrlers.start_all();
         let groups = (0..NGROUPS)
-            .map(|gi| Group {
-                gid: FIRST_GID + gi as Gid,
-                servers: (0..N)
-                    .map(|_| Slot {
-                        running: None,
-                        saved: Persister::new(),
-                        ends: Vec::new(),
-                    })
-                    .collect(),
+            .map(|gi| {
+                let kind = GroupServers {
+                    gid: FIRST_GID + gi as Gid,
+                    max_raft_state,
+                    ends: ends.clone(),
+                };
+                Cluster::new(kind, &ends, Links::AlwaysUp, N).with_ends_to(ctrlers.server_names())
             })
             .collect();
-        let mck_ends = fresh_ends(&net, &made, "mck", &ctrler_names());
-        let cfg = Arc::new(Config {
-            net,
+        let (_, mck_ends) = ctrlers.client_ends("mck");
+        let mck = OnNode::new("mck", || shardmaster::api::Clerk::new(mck_ends));
+        let cfg = Arc::new(ShardKvTester {
+            ends,
             max_raft_state,
-            made,
             ctrlers,
-            groups: Mutex::new(groups),
-            mck: tokio::sync::Mutex::new(OwnNode::new("mck".into(), || {
-                shardmaster::Clerk::new(mck_ends.1)
-            })),
+            groups,
+            mck: tokio::sync::Mutex::new(mck),
         });
         for gi in 0..NGROUPS {
             cfg.start_group(gi);
         }
-        cfg.net.set_reliable(!unreliable);
+        cfg.net().set_reliable(!unreliable);
         let watched = Arc::downgrade(&cfg);
         labtest::fail_without_a_leader("the shard masters", raft::REFERENCE, move || {
-            watched.upgrade().is_none_or(|cfg| {
-                cfg.ctrlers
-                    .iter()
-                    .any(|c| c.node.enter(|| c.sm.get_state().1))
-            })
+            watched
+                .upgrade()
+                .is_none_or(|cfg| cfg.ctrlers.find_running(|sm| sm.get_state().1).is_some())
         });
         for gi in 0..NGROUPS {
             let watched = Arc::downgrade(&cfg);
@@ -191,78 +195,35 @@ impl Config {
 
     /// Whether a running server of group index `gi` believes it leads.
     fn group_has_leader(&self, gi: usize) -> bool {
-        self.groups.lock()[gi].servers.iter().any(|slot| {
-            slot.running
-                .as_ref()
-                .is_some_and(|s| s.on_server(|kv| kv.get_state().1))
-        })
+        self.groups[gi]
+            .find_running(|kv| kv.get_state().1)
+            .is_some()
     }
 
     /// The gid of group index `gi`.
     pub fn gid(&self, gi: usize) -> Gid {
-        self.groups.lock()[gi].gid
+        self.groups[gi].kind().gid
     }
 
     /// The network (to make it reliable again).
     pub fn net(&self) -> &Network {
-        &self.net
-    }
-
-    /// A `make_end` for `owner`: each call makes a new, uniquely named, enabled end connected
-    /// to the server of the given name.
-    fn make_end_fn(&self, owner: String) -> MakeEnd {
-        let net = self.net.clone();
-        let made = self.made.clone();
-        Arc::new(move |server: &str| {
-            let name = unique(&made, &owner, server);
-            let end = net.make_end(name.clone());
-            net.connect(&name, server);
-            net.enable(&name, true);
-            end
-        })
+        self.ends.net()
     }
 
     /// MIT's `makeClient`: a clerk with fresh ends to every shard master server (in random
     /// order) and its own `make_end`.
     pub fn make_client(&self) -> TestClerk {
-        let k = self.made.fetch_add(1, Ordering::Relaxed);
-        let owner = format!("clerk{k}");
-        let (_, mut ends) = fresh_ends(&self.net, &self.made, &owner, &ctrler_names());
+        let owner = self.ends.fresh_name("clerk");
+        let (_, mut ends) = self.ctrlers.client_ends(&owner);
         sim::shuffle(&mut ends);
-        let make_end = self.make_end_fn(owner.clone());
-        TestClerk(OwnNode::new(owner, || Clerk::new(ends, make_end)))
+        let make_end: MakeEnd = Arc::new(self.ends.on_demand(owner.clone()));
+        TestClerk(OnNode::new(owner, || Clerk::new(ends, make_end)))
     }
 
     /// MIT's `StartServer(gi, i)`: fresh ends to the group and to the shard masters, a copy of
     /// the persister, and every service of the server under its name.
     pub fn start_server(&self, gi: usize, i: usize) {
-        let gid = self.gid(gi);
-        let me = server_name(gid, i);
-        let group_names: Vec<String> = (0..N).map(|j| server_name(gid, j)).collect();
-        let (mut names, ends) = fresh_ends(&self.net, &self.made, &me, &group_names);
-        let (ctrler_ends, masters) = fresh_ends(&self.net, &self.made, &me, &ctrler_names());
-        names.extend(ctrler_ends);
-        let persister = {
-            let mut groups = self.groups.lock();
-            let slot = &mut groups[gi].servers[i];
-            slot.saved = slot.saved.copy();
-            slot.ends = names;
-            slot.saved.clone()
-        };
-        let make_end = self.make_end_fn(me.clone());
-        let max = self.max_raft_state;
-        let node = Node::new(me.clone());
-        let kv = node.enter(|| ShardKv::new(ends, i, persister, max, gid, masters, make_end));
-        let running = Running { kv, node };
-        let server = running.on_server(|kv| {
-            let mut server = Server::new();
-            for service in kv.services() {
-                server.add_service(service);
-            }
-            server
-        });
-        self.net.add_server(&me, server);
-        self.groups.lock()[gi].servers[i].running = Some(running);
+        self.groups[gi].start(i);
     }
 
     /// MIT's `ShutdownServer(gi, i)`: stop the server sending (its ends to the group and the
@@ -270,48 +231,23 @@ impl Config {
     /// reply promises what the replaced persister lost), keep a copy of the persister, kill it,
     /// and crash its node (which aborts every task it started, including RPCs to other groups).
     pub fn shutdown_server(&self, gi: usize, i: usize) {
-        let gid = self.gid(gi);
-        let (ends, running) = {
-            let mut groups = self.groups.lock();
-            let slot = &mut groups[gi].servers[i];
-            (std::mem::take(&mut slot.ends), slot.running.take())
-        };
-        for name in &ends {
-            self.net.enable(name, false);
-        }
-        self.net.delete_server(&server_name(gid, i));
-        {
-            let mut groups = self.groups.lock();
-            let slot = &mut groups[gi].servers[i];
-            slot.saved = slot.saved.copy();
-        }
-        if let Some(s) = running {
-            s.on_server(|kv| kv.kill());
-            s.node.crash();
-        }
+        self.groups[gi].crash(i);
     }
 
     /// MIT's `StartGroup`.
     pub fn start_group(&self, gi: usize) {
-        for i in 0..N {
-            self.start_server(gi, i);
-        }
+        self.groups[gi].start_all();
     }
 
     /// MIT's `ShutdownGroup`.
     pub fn shutdown_group(&self, gi: usize) {
-        for i in 0..N {
-            self.shutdown_server(gi, i);
-        }
+        self.groups[gi].crash_all();
     }
 
     /// Each group's servers by name, for a Join.
     fn groups_for(&self, gis: &[usize]) -> BTreeMap<Gid, Vec<String>> {
         gis.iter()
-            .map(|&gi| {
-                let gid = self.gid(gi);
-                (gid, (0..N).map(|i| server_name(gid, i)).collect())
-            })
+            .map(|&gi| (self.gid(gi), self.groups[gi].server_names()))
             .collect()
     }
 
@@ -326,8 +262,7 @@ impl Config {
         let gids: Vec<&Gid> = groups.keys().collect();
         let _in_flight = labtest::clerk_call("mck", "Join", &format!("{gids:?}"));
         let mut mck = self.mck.lock().await;
-        let OwnNode { ck, node } = &mut *mck;
-        node.enter_async(ck.join(groups)).await;
+        mck.enter_async(|ck| ck.join(groups)).await;
     }
 
     /// MIT's `leave(gi)`.
@@ -340,41 +275,35 @@ impl Config {
         let gids: Vec<Gid> = gis.iter().map(|&gi| self.gid(gi)).collect();
         let _in_flight = labtest::clerk_call("mck", "Leave", &format!("{gids:?}"));
         let mut mck = self.mck.lock().await;
-        let OwnNode { ck, node } = &mut *mck;
-        node.enter_async(ck.leave(gids)).await;
+        mck.enter_async(|ck| ck.leave(gids)).await;
     }
 
     /// The latest configuration, through the tester's clerk (MIT's `cfg.mck.Query(-1)`).
     pub async fn query(&self) -> ShardConfig {
         let _in_flight = labtest::clerk_call("mck", "Query", "None");
         let mut mck = self.mck.lock().await;
-        let OwnNode { ck, node } = &mut *mck;
-        node.enter_async(ck.query(None)).await
+        mck.enter_async(|ck| ck.query(None)).await
     }
 
     /// MIT's `checklogs`: with snapshots, every server's persisted Raft state is at most
     /// 8 x maxraftstate; without, no server has a snapshot.
     #[track_caller]
     pub fn checklogs(&self) {
-        let groups = self.groups.lock();
-        for g in groups.iter() {
-            for (i, slot) in g.servers.iter().enumerate() {
-                let raft = slot.saved.raft_state_size();
-                let snap = slot.saved.snapshot_size();
+        for (gi, group) in self.groups.iter().enumerate() {
+            let gid = self.gid(gi);
+            for (i, saved) in group.persisters().iter().enumerate() {
+                let raft = saved.raft_state_size();
+                let snap = saved.snapshot_size();
                 match self.max_raft_state {
                     Some(max) => assert!(
                         raft <= 8 * max,
-                        "server {} of group {}: persister.raft_state_size() {raft}, \
+                        "server {i} of group {gid}: persister.raft_state_size() {raft}, \
                          but maxraftstate {max}",
-                        i,
-                        g.gid
                     ),
                     None => assert!(
                         snap == 0,
-                        "server {} of group {}: maxraftstate is None, but snapshot is \
+                        "server {i} of group {gid}: maxraftstate is None, but snapshot is \
                          non-empty ({snap} bytes)",
-                        i,
-                        g.gid
                     ),
                 }
             }
@@ -383,68 +312,19 @@ impl Config {
 
     /// Persisted Raft state plus snapshot, summed over every server of every group.
     pub fn total_persisted(&self) -> usize {
-        let groups = self.groups.lock();
-        groups
-            .iter()
-            .flat_map(|g| g.servers.iter())
-            .map(|s| s.saved.raft_state_size() + s.saved.snapshot_size())
+        let persisters = self.groups.iter().flat_map(Cluster::persisters);
+        persisters
+            .map(|saved| saved.raft_state_size() + saved.snapshot_size())
             .sum()
     }
 }
 
 /// MIT's shardkv tests print no statistics; the run's RPCs (every call on the tester's network,
 /// to the shard masters and the groups) still reach tools, on the `lab-result` line.
-impl Drop for Config {
+impl Drop for ShardKvTester {
     fn drop(&mut self) {
-        labtest::report::record_rpcs(self.net.total_count());
+        labtest::report::record_rpcs(self.net().total_count());
     }
-}
-
-fn ctrler_names() -> Vec<String> {
-    (0..NCTRLERS).map(ctrler_name).collect()
-}
-
-/// A new end name, unique within the run.
-fn unique(made: &AtomicU64, owner: &str, server: &str) -> String {
-    let k = made.fetch_add(1, Ordering::Relaxed);
-    format!("{owner}->{server}#{k}")
-}
-
-/// Fresh enabled ends from `owner` to each of `servers`, in order, with their names.
-fn fresh_ends(
-    net: &Network,
-    made: &AtomicU64,
-    owner: &str,
-    servers: &[String],
-) -> (Vec<String>, Vec<ClientEnd>) {
-    servers
-        .iter()
-        .map(|server| {
-            let name = unique(made, owner, server);
-            let end = net.make_end(name.clone());
-            net.connect(&name, server);
-            net.enable(&name, true);
-            (name, end)
-        })
-        .unzip()
-}
-
-/// MIT's `StartCtrlerserver(i)`: ends to every shard master server, a fresh persister, both
-/// services under "ctrler<i>".
-fn start_ctrler(net: &Network, made: &AtomicU64, i: usize) -> Ctrler {
-    let me = ctrler_name(i);
-    let (_, ends) = fresh_ends(net, made, &me, &ctrler_names());
-    let node = Node::new(me.clone());
-    let sm = node.enter(|| ShardMaster::new(ends, i, Persister::new()));
-    let server = node.enter(|| {
-        let mut server = Server::new();
-        for service in sm.services() {
-            server.add_service(service);
-        }
-        server
-    });
-    net.add_server(&me, server);
-    Ctrler { sm, node }
 }
 
 /// MIT's `check`: a Get of `key` must return `value`.
@@ -528,7 +408,13 @@ impl Appenders {
     /// Starts one clerk per key of `ka` (whose current values are `va`), each appending random
     /// strings of `len` characters to its key, with a pause of `pause` after each Append (none
     /// if zero), until [`Appenders::stop`].
-    pub fn start(cfg: &Config, ka: &[String], va: &[String], len: usize, pause: Duration) -> Self {
+    pub fn start(
+        cfg: &ShardKvTester,
+        ka: &[String],
+        va: &[String],
+        len: usize,
+        pause: Duration,
+    ) -> Self {
         let done = Arc::new(AtomicBool::new(false));
         let tasks = ka
             .iter()

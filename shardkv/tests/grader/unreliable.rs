@@ -13,13 +13,13 @@ use parking_lot::Mutex;
 
 use crate::run;
 use crate::tester::{
-    begin, check, check_all, keys_and_values, ms, passed, put_all, randstring, Appenders, Config,
-    TestClerk,
+    begin, check, check_all, keys_and_values, ms, passed, put_all, randstring, Appenders,
+    ShardKvTester, TestClerk,
 };
 
 /// MIT's reconfiguration sequence of unreliable 2 and 3, while clerks work: Joins of 1 and 2,
 /// Leaves of 0 and 1, 150 ms then 500 ms apart, then Join 1, Join 0, and 2 s more.
-async fn reconfigure(cfg: &Config) {
+async fn reconfigure(cfg: &ShardKvTester) {
     tokio::time::sleep(ms(150)).await;
     cfg.join(1).await;
     tokio::time::sleep(ms(500)).await;
@@ -41,7 +41,7 @@ async fn reconfigure(cfg: &Config) {
 fn unreliable1_4b() {
     run(|| async {
         begin("Test: unreliable 1...");
-        let cfg = Config::new(true, Some(100));
+        let cfg = ShardKvTester::new(true, Some(100));
         let mut ck = cfg.make_client();
         cfg.join(0).await;
 
@@ -79,7 +79,7 @@ fn unreliable1_4b() {
 fn unreliable2_4b() {
     run(|| async {
         begin("Test: unreliable 2...");
-        let cfg = Config::new(true, Some(100));
+        let cfg = ShardKvTester::new(true, Some(100));
         let mut ck = cfg.make_client();
         cfg.join(0).await;
 
@@ -156,7 +156,7 @@ async fn random_client(
 fn unreliable3_4b() {
     run(|| async {
         begin("Test: unreliable 3...");
-        let cfg = Config::new(true, Some(100));
+        let cfg = ShardKvTester::new(true, Some(100));
         let history = History::default();
         let mut ck = cfg.make_client();
         cfg.join(0).await;

@@ -23,7 +23,7 @@ use crate::checks::{
     check_config, check_history, check_kept, check_same_config, check_transition, Change,
 };
 use crate::run;
-use crate::tester::{TestClerk, Tester};
+use crate::tester::{ShardMasterTester, TestClerk};
 
 const NSERVERS: usize = 3;
 /// MIT's `npara`: the number of concurrent clerks.
@@ -147,7 +147,7 @@ async fn concurrently(
 
 /// MIT's Concurrent leave/join step: 10 clerks at once, each Join(gid + 1000), Join(gid),
 /// Leave(gid + 1000), with gids 100, 110, ..., 190; every configuration made is checked.
-async fn concurrent_leave_join(cfg: &Tester, ck: &mut TestClerk) -> Vec<Gid> {
+async fn concurrent_leave_join(cfg: &ShardMasterTester, ck: &mut TestClerk) -> Vec<Gid> {
     let clerks: Vec<TestClerk> = (0..NPARA).map(|_| cfg.make_client(&cfg.all())).collect();
     let gids: Vec<Gid> = (0..NPARA as Gid).map(|i| i * 10 + 100).collect();
     let issued: Vec<Vec<Change>> = gids
@@ -176,7 +176,7 @@ async fn concurrent_leave_join(cfg: &Tester, ck: &mut TestClerk) -> Vec<Gid> {
 /// while), it does not wait at all, and the `Query(-1)` after it waits for the election
 /// through the clerk's retries. The check itself (the new leader's latest configuration is the
 /// old leader's) holds either way; this only waits as intended.
-async fn wait_for_leader(cfg: &Tester) -> usize {
+async fn wait_for_leader(cfg: &ShardMasterTester) -> usize {
     let _step = labtest::step("waiting for a leader");
     for attempt in 0..=3 {
         if let Some(leader) = cfg.leader() {
@@ -210,7 +210,7 @@ async fn wait_for_leader(cfg: &Tester) -> usize {
 #[test]
 fn basic_4a() {
     run(|| async {
-        let cfg = Tester::new(NSERVERS, false);
+        let cfg = ShardMasterTester::new(NSERVERS, false);
         let mut ck = cfg.make_client(&cfg.all());
 
         title("Test: Basic leave/join");
@@ -319,7 +319,7 @@ fn basic_4a() {
 #[test]
 fn multi_4a() {
     run(|| async {
-        let cfg = Tester::new(NSERVERS, false);
+        let cfg = ShardMasterTester::new(NSERVERS, false);
         let mut ck = cfg.make_client(&cfg.all());
 
         title("Test: Multi-group join/leave");
@@ -402,7 +402,7 @@ fn multi_4a() {
 #[test]
 fn unreliable_4a() {
     run(|| async {
-        let cfg = Tester::new(NSERVERS, true);
+        let cfg = ShardMasterTester::new(NSERVERS, true);
         let mut ck = cfg.make_client(&cfg.all());
         title("Test: Concurrent leave/join, unreliable net");
         concurrent_leave_join(&cfg, &mut ck).await;
