@@ -28,7 +28,7 @@ use labrpc::ClientEnd;
 /// A client of the key/value service.
 pub struct Clerk {
     servers: Vec<ClientEnd>,
-    // Your fields here: client id, next sequence number, last known leader.
+    // Your data here (3A): client id, next sequence number, last known leader.
 }
 
 impl Clerk {
@@ -41,7 +41,8 @@ impl Clerk {
     /// The current value of `key`, or "" if it has none. Keeps trying in the face of all
     /// errors.
     pub async fn get(&mut self, key: &str) -> String {
-        // Your code here: send `crate::common::GetArgs` until a server answers.
+        // Your code here (3A): send `GetArgs` until a server answers, with code like
+        // `let reply = self.servers[i].call(&args).await;` (an `Err` is a network error).
         let _ = (key, &self.servers);
         todo!("Clerk::get (kvraft/src/client.rs)")
     }
@@ -58,7 +59,7 @@ impl Clerk {
 
     /// Shared by Put and Append.
     async fn put_append(&mut self, key: &str, value: &str, append: bool) {
-        // Your code here: send `crate::common::PutAppendArgs` until a server answers OK.
+        // Your code here (3A): send `PutAppendArgs` until a server answers `Err::Ok`.
         let _ = (key, value, append);
         todo!("Clerk::put_append (kvraft/src/client.rs)")
     }

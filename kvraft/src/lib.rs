@@ -25,6 +25,8 @@
 //!
 //! # The interface the tester uses
 //!
+//! [`api`] states it, and the build checks your files against it:
+//!
 //! * [`KvServer::new`] starts server `me` of `servers.len()` inside its simulation node, with a
 //!   [`raft::Persister`] (empty on the first start, the crashed incarnation's on a restart) and
 //!   `max_raft_state` (`None`: never snapshot). [`KvServer::services`] returns the two RPC
@@ -34,11 +36,8 @@
 //!   [`Clerk::get`], [`Clerk::put`] and [`Clerk::append`] run one operation each, retrying until
 //!   it succeeds. A clerk has at most one operation outstanding.
 //!
-//! As in Lab 2, everything runs in a deterministic simulation on virtual time: spawn with
-//! `labrpc::sim::spawn`, draw random numbers from `labrpc::sim::random_*`, sleep with
-//! `tokio::time`, and never let the order of a `HashMap`'s iteration reach behaviour. The
-//! rules and how each is enforced are in `labrpc::sim`'s documentation: breaking one fails the
-//! test with a message that names it.
+//! As in Lab 2, everything runs in a deterministic simulation on virtual time, and your code
+//! keeps to [its rules](labrpc::sim#rules-for-code-that-runs-in-a-simulation).
 //!
 // handout: begin reference-only
 //! Instructors: the feature `reference` builds the reference solution (`src/reference/`) in
@@ -48,6 +47,8 @@
 //! Raft hold up under a service?"), and `--features reference,raft/reference` the reference
 //! throughout.
 // handout: end
+
+pub mod api;
 
 // handout: begin reference-only
 #[cfg(not(feature = "reference"))]

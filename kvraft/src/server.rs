@@ -8,9 +8,9 @@
 //! stores of all servers go through the same states, and a clerk's operation takes effect at
 //! one point of the log, which makes the service linearizable.
 //!
-//! * **Apply from one task.** In [`KvServer::new`], spawn (with `labrpc::sim::spawn`) a task
-//!   that reads `ApplyMsg`s from the apply channel and applies each command to the store, in
-//!   order. Keep the store in a `BTreeMap` (or use a `HashMap` only for lookups).
+//! * **Apply from one task.** [`KvServer::new`] starts one (`applier`) that reads `ApplyMsg`s
+//!   from the apply channel: make it apply each command to the store, in order. Keep the store
+//!   in a `BTreeMap` (or use a `HashMap` only for lookups).
 //! * **A handler waits for its own entry.** `start` returns the index the entry will have if it
 //!   commits. Register a waiter for that index (e.g. a `tokio::sync::oneshot::Sender` in a map
 //!   keyed by index) and await it; the applier answers it when it applies that index.
@@ -32,9 +32,11 @@
 //!   reach the log (through two leaders), and every server must skip the same one. Do not keep
 //!   old replies around: each new operation of a client implies it saw the previous reply.
 //! * **Locks.** Never hold a lock across an `.await` (the simulation has one thread: a task
-//!   waiting for a lock held by a sleeping task waits forever). Calling into Raft while holding
+//!   waiting for a lock held by a sleeping task waits forever; a `parking_lot` guard held there
+//!   is a compile error in a spawned task, or in a handler). Calling into Raft while holding
 //!   your lock is fine only if Raft never waits for you: it must not block while delivering on
-//!   the apply channel (the channel is unbounded).
+//!   the apply channel (the channel is unbounded). The other rules for code in the simulation:
+//!   [`labrpc::sim`](labrpc::sim#rules-for-code-that-runs-in-a-simulation).
 //!
 //! # 3B: snapshots
 //!
@@ -56,9 +58,7 @@
 //! * The tests check that the Raft state stays below 8 x `max_raft_state` and that a snapshot
 //!   of a small store is small (under 500 bytes): do not put the log, or replies, in it.
 
-// Remove this once the skeleton's fields are used.
-#![allow(dead_code)]
-
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use labrpc::{ClientEnd, Service};
@@ -69,35 +69,43 @@ use tokio::sync::mpsc;
 
 use crate::common::{Err, GetArgs, GetReply, PutAppendArgs, PutAppendReply};
 
-/// What the servers put in the Raft log: one client operation. Your fields here.
+/// What the servers put in the Raft log: one client operation. Your fields here (3A).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Op {}
 
-/// One key/value server.
+/// One key/value server. Cheap to clone: every clone is a handle to the same server, which is
+/// how its applier task and its RPC handlers reach it.
+#[derive(Clone)]
 pub struct KvServer {
-    inner: Arc<Inner>,
-}
-
-/// The server's state, shared by its RPC handlers and its applier task.
-struct Inner {
     me: usize,
     rf: Raft<Op>,
+    /// Where Raft saves its state; holds the last snapshot on a restart (3B).
+    #[allow(dead_code)] // until you use it (3B)
     persister: Persister,
+    /// Snapshot when Raft's saved state grows this big; `None`: never (3B).
+    #[allow(dead_code)] // until you use it (3B)
     max_raft_state: Option<usize>,
-    /// Your state here (the store, the duplicate table, the waiters), behind a lock.
-    state: Mutex<State>,
+    /// Set by [`KvServer::kill`].
+    dead: Arc<AtomicBool>,
+    /// Everything else, behind one lock.
+    #[allow(dead_code)] // until you use it (3A)
+    state: Arc<Mutex<State>>,
 }
 
+/// The server's state, shared by its RPC handlers and its applier.
 #[derive(Default)]
 struct State {
-    /// The receiving end of Raft's apply channel: move it into your applier task.
-    apply_rx: Option<mpsc::UnboundedReceiver<ApplyMsg<Op>>>,
+    // Your data here (3A): the store, the duplicate table, the handlers waiting for an index.
+    // (3B: the index of the last command applied.)
 }
 
 impl KvServer {
-    /// Starts server `me` of `servers.len()` (the ends reach the other servers' Raft peers).
-    /// Called by the tester inside this server's simulation node, so tasks spawned here with
-    /// `labrpc::sim::spawn` stop when the server crashes. Return at once.
+    /// Starts server `me` of `servers.len()`: the ends reach the other servers' Raft peers.
+    /// `persister` holds what this server's previous incarnation saved, if any, and Raft
+    /// restores its state from it. Called by the tester inside this server's simulation node,
+    /// so tasks spawned here with `labrpc::sim::spawn` stop when the server crashes.
+    ///
+    /// Must return at once: start tasks for any long-running work.
     pub fn new(
         servers: Vec<ClientEnd>,
         me: usize,
@@ -105,71 +113,23 @@ impl KvServer {
         max_raft_state: Option<usize>,
     ) -> KvServer {
         let (apply_tx, apply_rx) = mpsc::unbounded_channel();
-        let rf = Raft::new(servers, me, persister.clone(), apply_tx);
-        // Your code here: restore the snapshot, spawn the applier.
-        KvServer {
-            inner: Arc::new(Inner {
-                me,
-                rf,
-                persister,
-                max_raft_state,
-                state: Mutex::new(State {
-                    apply_rx: Some(apply_rx),
-                }),
-            }),
-        }
+        let kv = KvServer {
+            me,
+            rf: Raft::new(servers, me, persister.clone(), apply_tx),
+            persister,
+            max_raft_state,
+            dead: Arc::default(),
+            state: Arc::default(),
+        };
+        // Your code here (3B): restore the state machine from `persister.read_snapshot()`
+        // (empty on the first start).
+        labrpc::sim::spawn(kv.clone().applier(apply_rx));
+        kv
     }
 
-    /// The RPC services the tester registers for this server: `"KVServer"`, with the methods
-    /// Get and PutAppend, and `"Raft"`, the Raft peer's.
-    pub fn services(&self) -> Vec<Service> {
-        // Handlers hold the server weakly: the network owns them, and the server owns ends into
-        // the network, so a strong reference would keep both alive after the test.
-        let (get, put) = (Arc::downgrade(&self.inner), Arc::downgrade(&self.inner));
-        let kv = Service::new("KVServer")
-            .handle(move |args: GetArgs| {
-                let server = get.upgrade();
-                async move {
-                    match server {
-                        Some(server) => server.get(args).await,
-                        None => GetReply {
-                            err: Err::WrongLeader,
-                            value: String::new(),
-                        },
-                    }
-                }
-            })
-            .handle(move |args: PutAppendArgs| {
-                let server = put.upgrade();
-                async move {
-                    match server {
-                        Some(server) => server.put_append(args).await,
-                        None => PutAppendReply {
-                            err: Err::WrongLeader,
-                        },
-                    }
-                }
-            });
-        vec![kv, self.inner.rf.service()]
-    }
-
-    /// The Raft peer's term and whether it believes it is the leader.
-    pub fn get_state(&self) -> (u64, bool) {
-        self.inner.rf.get_state()
-    }
-
-    /// Stops the server (the tester calls this when it crashes one). Stop the Raft peer, and
-    /// make your applier and waiting handlers stop too.
-    pub fn kill(&self) {
-        self.inner.rf.kill();
-        // Your code here, if any.
-    }
-}
-
-impl Inner {
     /// The Get handler.
     async fn get(&self, args: GetArgs) -> GetReply {
-        // Your code here.
+        // Your code here (3A).
         let _ = args;
         GetReply {
             err: Err::WrongLeader,
@@ -179,10 +139,69 @@ impl Inner {
 
     /// The PutAppend handler.
     async fn put_append(&self, args: PutAppendArgs) -> PutAppendReply {
-        // Your code here.
+        // Your code here (3A).
         let _ = args;
         PutAppendReply {
             err: Err::WrongLeader,
         }
+    }
+
+    /// The applier, a task of its own (started by [`KvServer::new`]): applies what Raft
+    /// commits, in log order.
+    async fn applier(self, mut apply_rx: mpsc::UnboundedReceiver<ApplyMsg<Op>>) {
+        while let Some(msg) = apply_rx.recv().await {
+            if self.killed() {
+                return;
+            }
+            match msg {
+                ApplyMsg::Command { index, command } => {
+                    // Your code here (3A): apply `command` (unless it is a duplicate), and
+                    // answer the handler waiting for `index`, if any. (3B: snapshot when
+                    // Raft's state nears `max_raft_state`.)
+                    tracing::debug!(kind = "apply", "server {}: {index} {command:?}", self.me);
+                }
+                ApplyMsg::Snapshot { index, term, data } => {
+                    // Your code here (3B): replace the state machine with `data`, unless it has
+                    // applied past `index` already.
+                    let _ = (index, term, data);
+                }
+            }
+        }
+    }
+
+    /// The RPC services the tester registers for this server: `"KVServer"`, with the methods
+    /// Get and PutAppend, and `"Raft"`, the Raft peer's. Each handler holds a clone of the
+    /// server and runs in a task of the server's own.
+    pub fn services(&self) -> Vec<Service> {
+        let (get, put) = (self.clone(), self.clone());
+        let kv = Service::new("KVServer")
+            .handle(move |args: GetArgs| {
+                let kv = get.clone();
+                async move { kv.get(args).await }
+            })
+            .handle(move |args: PutAppendArgs| {
+                let kv = put.clone();
+                async move { kv.put_append(args).await }
+            });
+        vec![kv, self.rf.service()]
+    }
+
+    /// The Raft peer's term and whether it believes it is the leader.
+    pub fn get_state(&self) -> (u64, bool) {
+        self.rf.get_state()
+    }
+
+    /// Stops the server (the tester calls this when it crashes one). The crash aborts its tasks
+    /// anyway, but a killed server should stop applying and answering at once: check
+    /// `killed()` in your loops and in waiting handlers.
+    pub fn kill(&self) {
+        self.dead.store(true, Ordering::SeqCst);
+        self.rf.kill();
+        // Your code here, if desired.
+    }
+
+    /// Whether [`kill`](Self::kill) has been called.
+    fn killed(&self) -> bool {
+        self.dead.load(Ordering::SeqCst)
     }
 }

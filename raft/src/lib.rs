@@ -13,12 +13,13 @@
 //!
 //! Each test is a deterministic simulation: the network, the crashes and your timers run on
 //! virtual time, so the whole lab's tests take seconds, and a failure prints a seed and a
-//! command that replays exactly the same run. See `labrpc::sim` for the rules your code follows
-//! to keep that property (spawn with `labrpc::sim::spawn`, random numbers from
-//! `labrpc::sim::random_*`, time from `tokio::time`, never block the thread) and how each is
-//! enforced: breaking one fails the test with a message that names the rule and your peer.
+//! command that replays exactly the same run. Your code keeps to [the simulation's
+//! rules](labrpc::sim#rules-for-code-that-runs-in-a-simulation); breaking one fails the test
+//! with a message that names the rule and your peer.
 //!
 //! # The interface the tester (and later your key/value service) uses
+//!
+//! [`api`] states it, and the build checks `src/raft.rs` against it:
 //!
 //! * [`Raft::new`] creates a peer from the ends to all peers, its own index, a [`Persister`]
 //!   and a channel on which it delivers [`ApplyMsg`]s; it must return at once and do its work in
@@ -32,7 +33,7 @@
 //!
 // handout: begin reference-only
 //! Instructors: the feature `reference` builds the reference solution (`src/reference/`) in place
-//! of `src/raft.rs`, under the same interface.
+//! of `src/raft.rs`, under the same interface: [`api`] is checked against whichever is built.
 // handout: end
 
 use std::fmt::Debug;
@@ -40,6 +41,7 @@ use std::fmt::Debug;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub mod api;
 mod persister;
 pub use persister::Persister;
 

@@ -5,6 +5,13 @@
 //! running each part's tests many times (`LAB_SEEDS=200 cargo test -p raft 2a`) before moving on:
 //! a bug that shows up once in a hundred seeds is still a bug, and the grader will find it.
 //!
+//! The skeleton has the shape of MIT's `raft.go`: a [`Raft`] handle whose state lives behind one
+//! lock (`State`); the RequestVote and AppendEntries RPCs (arguments, replies, handlers, all
+//! registered in [`Raft::service`]); an example that sends a RequestVote and handles the reply
+//! (`send_request_vote`); the election `ticker` task that [`Raft::new`] starts; and `persist` /
+//! `read_persist`. Fill in the places marked `Your code here (2A)` (2B, ...), part by part.
+//! The tester calls the methods of [`crate::api::Raft`]: keep their signatures.
+//!
 //! The grader runs MIT's tests by name, plus three of its own that set up a classic bug's
 //! moment on purpose (a restarted voter, a late vote, a late AppendEntries reply). All through
 //! every test it checks that no two peers ever lead the same term, whether or not they are
@@ -12,28 +19,31 @@
 //!
 //! # 2A: leader election
 //!
-//! Fill in `State` with Figure 2's persistent and volatile state, the RequestVote RPC (args,
-//! reply, handler), and a background task that starts an election when it has heard nothing from
-//! a leader for a while. A leader sends AppendEntries with no entries (heartbeats) to stop new
-//! elections. The tests check that one leader is elected, that a new one takes over within 5 s of
-//! a failure, and that a leader stays leader while nothing fails.
+//! Fill in `State` with Figure 2's state, the RequestVote RPC (arguments, reply, handler), and
+//! the ticker's check: start an election when this peer has heard nothing from a leader for a
+//! while, sending RequestVotes as `send_request_vote` shows. A leader sends AppendEntries with
+//! no entries (heartbeats) to stop new elections, from a task of its own. The tests check that
+//! one leader is elected, that a new one takes over within 5 s of a failure, and that a leader
+//! stays leader while nothing fails.
 //!
 //! * Send at most **10 heartbeats per second** per peer: `count_2b` fails a peer that chatters.
-//! * So the paper's 150-300 ms election timeout is too short. Pick a random timeout from a range
-//!   such as **300-600 ms**: long compared to the heartbeat interval (100 ms), so a live leader
-//!   is not deposed by one late message; random, so that candidates rarely split the vote; short
-//!   enough that several rounds of split votes still fit in the 5 s the tester allows.
+//! * So the paper's 150-300 ms election timeout is too short. The ticker draws a random timeout
+//!   from **300-600 ms** (`ELECTION_TIMEOUT`), anew each round: long compared to the heartbeat
+//!   interval (100 ms), so a live leader is not deposed by one late message; random, so that
+//!   candidates rarely split the vote; short enough that several rounds of split votes still fit
+//!   in the 5 s the tester allows.
 //! * Reset your election timer only when you (a) get an AppendEntries from the *current* leader,
 //!   (b) start an election, or (c) *grant* a vote. Not on every RPC.
 //! * Any RPC request or reply with a higher term makes you a follower of that term. A reply from
 //!   an older term is stale: ignore it.
-//! * Use `tokio::time::sleep` in loops (virtual time, free in tests) and draw the timeout with
-//!   `labrpc::sim::random_duration`. Spawn tasks with `labrpc::sim::spawn` so that a crash
-//!   of this peer stops them. Never hold a lock across an `.await` (the simulation has a single
-//!   thread: a task waiting for a lock held by a sleeping task waits forever, and the test fails
-//!   with "blocked thread").
-//! * Send RPCs to peers in parallel, each in its own task: one unreachable peer may take seconds
-//!   to fail, and must not stall the others.
+//! * Your code runs in a deterministic simulation, on virtual time. The rules that matter most
+//!   here: sleep with `tokio::time::sleep` (free in tests) and draw timeouts with
+//!   `labrpc::sim::random_duration`; spawn tasks with `labrpc::sim::spawn`, so that a crash of
+//!   this peer stops them; never hold the lock across an `.await` (a `parking_lot` guard held
+//!   there makes the task's future not `Send`, so `spawn` refuses it at compile time). All the
+//!   rules: [`labrpc::sim`](labrpc::sim#rules-for-code-that-runs-in-a-simulation).
+//! * Send RPCs to peers in parallel, each in its own task, as `send_request_vote` does: one
+//!   unreachable peer may take seconds to fail, and must not stall the others.
 //!
 //! # 2B: log replication
 //!
@@ -92,98 +102,267 @@
 //! your own events with `tracing`, and a `kind` to colour them by:
 //! `tracing::info!(kind = "vote", "granted my vote to {} in term {}", candidate, term)`.
 
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
 use labrpc::{ClientEnd, Service};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 
 use crate::{ApplySender, Command, Persister};
 
-/// One Raft peer, as the tester and the key/value service hold it. Cheap to clone: clones are
-/// handles to the same peer (keep the state behind an `Arc<Mutex<..>>`).
+/// The range election timeouts are drawn from (see the 2A hints).
+const ELECTION_TIMEOUT: Range<Duration> = Duration::from_millis(300)..Duration::from_millis(600);
+
+/// One Raft peer, as the tester and the key/value service hold it. Cheap to clone: every clone
+/// is a handle to the same peer, which is how tasks and RPC handlers reach it.
 #[derive(Clone)]
-#[allow(dead_code)] // remove once you use the fields
 pub struct Raft<C: Command> {
+    /// RPC ends to every peer; `peers[me]` is this peer's own (do not use it).
+    peers: Arc<[ClientEnd]>,
+    /// This peer's index into `peers`.
     me: usize,
-    peers: Vec<ClientEnd>,
+    /// Where this peer saves its persistent state; it holds the last saved state on a restart.
     persister: Persister,
+    /// Committed commands and snapshots go to the service here, in log order (2B, 2D).
+    #[allow(dead_code)] // until you send on it (2B)
     apply_tx: ApplySender<C>,
-    // Your data here (2A, 2B, 2C, 2D): most of it belongs in `State`, behind a lock shared by
-    // this handle and your background tasks.
+    /// Set by [`Raft::kill`].
+    dead: Arc<AtomicBool>,
+    /// Everything else: one lock for all of the peer's state.
+    state: Arc<Mutex<State>>,
 }
 
-/// Figure 2's state, and whatever else your peer needs (2A, 2B, 2C, 2D).
-#[allow(dead_code)]
+/// The peer's state: Figure 2's, and whatever else your peer needs. (2B: once it holds a log of
+/// commands, make it `State<C>`.)
 struct State {
-    // current_term: u64, voted_for: Option<usize>, log: Vec<...>, commit_index: u64, ...
+    /// The latest term this peer has seen (Figure 2: persistent).
+    current_term: u64,
+    // Your data here (2A, 2B, 2C, 2D). Look at the paper's Figure 2 for a description of what
+    // state a Raft peer must keep.
+}
+
+/// RequestVote RPC arguments (Figure 2).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RequestVoteArgs {
+    /// The candidate's term.
+    pub term: u64,
+    // Your data here (2A, 2B).
+}
+
+/// RequestVote RPC reply (Figure 2).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RequestVoteReply {
+    /// The voter's current term, for the candidate to update itself.
+    pub term: u64,
+    // Your data here (2A).
+}
+
+impl labrpc::Rpc for RequestVoteArgs {
+    type Reply = RequestVoteReply;
+    const NAME: &'static str = "Raft.RequestVote";
+}
+
+/// AppendEntries RPC arguments (Figure 2); with no entries, a heartbeat (2A).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AppendEntriesArgs {
+    /// The leader's term.
+    pub term: u64,
+    // Your data here (2A, 2B). (2B: entries of commands make it `AppendEntriesArgs<C>`, with
+    // `impl<C: Command> labrpc::Rpc for AppendEntriesArgs<C>`.)
+}
+
+/// AppendEntries RPC reply (Figure 2).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AppendEntriesReply {
+    /// The follower's current term, for the leader to update itself.
+    pub term: u64,
+    // Your data here (2A, 2B).
+}
+
+impl labrpc::Rpc for AppendEntriesArgs {
+    type Reply = AppendEntriesReply;
+    const NAME: &'static str = "Raft.AppendEntries";
 }
 
 impl<C: Command> Raft<C> {
-    /// Creates peer `me` of `peers.len()` peers (`peers[me]` is this peer's own end; do not use
-    /// it). Restores persisted state from `persister`, then starts the background tasks
-    /// (election timer, and later the applier) and returns at once. Committed commands and
-    /// snapshots go to `apply_tx`, in log order.
+    /// Creates peer `me` of `peers.len()`: all peers' `peers` lists are in the same order, and
+    /// `peers[me]` is this peer's own end. `persister` holds this peer's most recently saved
+    /// state, if any; committed commands and snapshots go to `apply_tx`, in log order.
+    ///
+    /// Must return at once: start tasks (with `labrpc::sim::spawn`) for any long-running work.
+    /// The tester calls this on the peer's simulation node, so its tasks die when it crashes.
     pub fn new(
         peers: Vec<ClientEnd>,
         me: usize,
         persister: Persister,
         apply_tx: ApplySender<C>,
     ) -> Raft<C> {
-        let _ = (&peers, &persister, &apply_tx);
-        // Your code here (2A, 2B, 2C).
-        Raft {
+        let rf = Raft {
+            peers: peers.into(),
             me,
-            peers,
             persister,
             apply_tx,
-        }
+            dead: Arc::default(),
+            state: Arc::new(Mutex::new(State {
+                current_term: 0,
+                // Your initialization code here (2A, 2B, 2C).
+            })),
+        };
+        // Initialize from state persisted before a crash.
+        rf.read_persist(&rf.persister.read_raft_state());
+        // Start the ticker task, which starts elections.
+        labrpc::sim::spawn(rf.clone().ticker());
+        rf
     }
 
     /// The current term, and whether this peer believes it is the leader.
     pub fn get_state(&self) -> (u64, bool) {
-        let _ = self.me;
+        let st = self.state.lock();
         // Your code here (2A).
-        (0, false)
+        (st.current_term, false)
+    }
+
+    /// Saves Raft's persistent state (Figure 2: `currentTerm`, `votedFor`, the log) to the
+    /// persister, where a restarted peer finds it. Call it with the lock held (pass the
+    /// guard's `&st`) after every change to one of them, before replying to or sending anything
+    /// that depends on the change.
+    #[allow(dead_code)] // until you call it (2C)
+    fn persist(&self, st: &State) {
+        // Your code here (2C): encode voted_for and the log too, e.g. as a tuple,
+        // `labgob::encode(&(st.current_term, st.voted_for, &st.log))`. (2D: save the state and
+        // the current snapshot together, with `self.persister.save(state, snapshot)`.)
+        let state = labgob::encode(&st.current_term).expect("Raft's state always encodes");
+        self.persister.save_raft_state(state);
+    }
+
+    /// Restores what [`persist`](Self::persist) saved, from `data` (empty on the first start).
+    fn read_persist(&self, data: &[u8]) {
+        if data.is_empty() {
+            return; // bootstrap without any state
+        }
+        // Your code here (2C): decode what `persist` encodes, with the same types in the same
+        // order, e.g. `labgob::decode::<(u64, Option<usize>, Vec<LogEntry<C>>)>(data)`.
+        match labgob::decode::<u64>(data) {
+            Ok(current_term) => self.state.lock().current_term = current_term,
+            Err(e) => tracing::error!("peer {}: the saved state does not decode: {e}", self.me),
+        }
+    }
+
+    /// The service has created a snapshot that holds everything up to and including `index`:
+    /// Raft no longer needs the log through that index, and should discard as much of it as
+    /// it can (2D).
+    pub fn snapshot(&self, index: u64, snapshot: Vec<u8>) {
+        // Your code here (2D).
+        let _ = (index, snapshot);
+    }
+
+    /// The RequestVote handler.
+    fn request_vote(&self, args: RequestVoteArgs) -> RequestVoteReply {
+        let st = self.state.lock();
+        // Your code here (2A, 2B).
+        let _ = args;
+        RequestVoteReply {
+            term: st.current_term,
+        }
+    }
+
+    /// The AppendEntries handler.
+    fn append_entries(&self, args: AppendEntriesArgs) -> AppendEntriesReply {
+        let st = self.state.lock();
+        // Your code here (2A, 2B).
+        let _ = args;
+        AppendEntriesReply {
+            term: st.current_term,
+        }
+    }
+
+    /// Example code to send a RequestVote RPC to peer `server` and handle its reply, in a task
+    /// of its own: it returns at once. Call it for each other peer when you start an election,
+    /// and send AppendEntries the same way.
+    ///
+    /// The network is lossy: peers may be unreachable, and requests and replies may be lost,
+    /// delayed and reordered. `call` sends the request and waits for the reply; if one arrives,
+    /// it returns `Ok(reply)`, otherwise `Err(_)` after a while (up to 7 s on the Raft tests'
+    /// network), so `call` may not return for a long time. An `Err` can mean a dead server, a
+    /// live server that can't be reached, a lost request, or a lost reply: the handler may or
+    /// may not have run. `call` always returns, unless the handler on the other side never does,
+    /// so there is no need for your own timeouts around it. This is why each call gets a task
+    /// of its own: one slow peer must not hold up the others, or the ticker.
+    ///
+    /// The reply may arrive long after the request was sent: by then this peer may have moved
+    /// to a newer term, and the reply must be judged against the state it was sent from.
+    #[allow(dead_code)] // until you call it (2A)
+    fn send_request_vote(&self, server: usize, args: RequestVoteArgs) {
+        let rf = self.clone();
+        labrpc::sim::spawn(async move {
+            let Ok(reply) = rf.peers[server].call(&args).await else {
+                return; // no reply: don't retry, a new election will ask again
+            };
+            // Take the lock only now, after the `.await`, and keep it to the end.
+            let st = rf.state.lock();
+            if reply.term > st.current_term {
+                // Your code here (2A): become a follower in the newer term.
+                return;
+            }
+            if st.current_term != args.term {
+                return; // a reply to an election of an earlier term: stale, ignore it
+            }
+            tracing::info!(kind = "vote", "RequestVote reply from {server}: {reply:?}");
+            // Your code here (2A): count the vote; with a majority, become the leader.
+        });
     }
 
     /// Proposes `command` for the log. Returns at once: `None` if this peer is not the leader,
-    /// otherwise the index the command will have if it is ever committed and the current term.
-    /// There is no guarantee that it will be committed.
+    /// otherwise the index the command will have if it is ever committed, and the current term.
+    /// There is no guarantee that it will be committed: the leader may fail or lose an election.
+    /// Even if the peer has been killed, this should return gracefully.
     pub fn start(&self, command: C) -> Option<(u64, u64)> {
-        let _ = command;
         // Your code here (2B).
+        let _ = command;
         None
     }
 
-    /// The service has created a snapshot holding all commands up to and including `index`:
-    /// Raft may discard the log through that index (2D).
-    pub fn snapshot(&self, index: u64, snapshot: Vec<u8>) {
-        let _ = (index, snapshot);
-        // Your code here (2D).
-    }
-
-    /// Stops the peer: the tester calls this when it crashes or retires a peer. Its tasks are
-    /// aborted by the crash anyway; use this to stop talking (and applying) at once.
+    /// Stops the peer: the tester calls this when it crashes or retires a peer. The crash
+    /// aborts its tasks anyway, but a killed peer should stop talking (and applying) at once:
+    /// check `killed()` in your loops.
     pub fn kill(&self) {
-        // Your code here, if you need it.
+        self.dead.store(true, Ordering::SeqCst);
+        // Your code here, if desired.
     }
 
-    /// The RPC service the tester registers for this peer, named "Raft": one
-    /// `.handle(...)` per RPC. Declare each RPC by implementing `labrpc::Rpc` on its argument
-    /// type (with `NAME` = "Raft.RequestVote" and so on), call it with `self.peers[i].call(&args)`
-    /// and register its handler here.
+    /// Whether [`kill`](Self::kill) has been called.
+    fn killed(&self) -> bool {
+        self.dead.load(Ordering::SeqCst)
+    }
+
+    /// The election ticker, a task of its own (started by [`Raft::new`]): starts an election
+    /// when this peer has heard nothing from a leader for a while.
+    async fn ticker(self) {
+        while !self.killed() {
+            // Pause for a random election timeout. (A new timeout for each round: see 2A.)
+            tokio::time::sleep(labrpc::sim::random_duration(ELECTION_TIMEOUT)).await;
+            // Your code here (2A): check whether a leader election should be started: this
+            // peer is not the leader, and during the timeout it has neither heard from the
+            // current leader nor granted a vote (keep when that last happened in `State`, as a
+            // `tokio::time::Instant`).
+        }
+    }
+
+    /// The RPC service the tester registers for this peer, named "Raft": one `.handle(...)`
+    /// per RPC. Each handler holds a clone of the peer and runs in a task of the peer's own.
     pub fn service(&self) -> Service {
-        // Your code here (2A). Handlers hold the peer weakly (so do kvraft's): the network owns
-        // the handlers and the peer owns ends into the network, so a strong handle here would
-        // keep both alive after the test. With the peer's state in an
-        // `inner: Arc<Inner<C>>` field, say:
-        // let rf = Arc::downgrade(&self.inner);
-        // Service::new("Raft").handle(move |args: RequestVoteArgs| {
-        //     let rf = rf.upgrade();
-        //     async move {
-        //         match rf {
-        //             Some(rf) => rf.request_vote(args),
-        //             None => RequestVoteReply::default(), // the peer is gone: no vote
-        //         }
-        //     }
-        // })
+        let (rv, ae) = (self.clone(), self.clone());
         Service::new("Raft")
+            .handle(move |args: RequestVoteArgs| {
+                let rf = rv.clone();
+                async move { rf.request_vote(args) }
+            })
+            .handle(move |args: AppendEntriesArgs| {
+                let rf = ae.clone();
+                async move { rf.append_entries(args) }
+            })
     }
 }

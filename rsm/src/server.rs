@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use labrpc::{ClientEnd, Service};
 use parking_lot::Mutex;
-use raft::{ApplyMsg, Command, Persister, Raft};
+use raft::api::Raft;
+use raft::{ApplyMsg, Command, Persister};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep, Instant};
 

@@ -22,7 +22,7 @@ use crate::MakeEnd;
 pub struct Clerk {
     masters: shardmaster::Clerk,
     make_end: MakeEnd,
-    // Your fields here: the configuration, client id, sequence number, ends by server name.
+    // Your data here: the configuration, client id, sequence number, ends by server name.
 }
 
 impl Clerk {
@@ -37,6 +37,8 @@ impl Clerk {
 
     /// The current value of `key`, or "" if it has none. Keeps trying.
     pub async fn get(&mut self, key: &str) -> String {
+        // Your code here: send `GetArgs` to the servers of the group that serves `key2shard(key)`
+        // until one answers, with code like `let reply = end.call(&args).await;`.
         let _ = key;
         todo!("Clerk::get (shardkv/src/client.rs)")
     }

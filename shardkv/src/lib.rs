@@ -20,6 +20,8 @@
 //!
 //! # The interface the tester uses
 //!
+//! [`api`] states it, and the build checks your files against it:
+//!
 //! * [`ShardKv::new`] starts server `me` of its group `gid` inside its simulation node, with
 //!   ends to the other servers of the group, a [`raft::Persister`], `max_raft_state` (`None`:
 //!   never snapshot), ends to the shard master's servers, and a [`MakeEnd`] to reach servers of
@@ -41,6 +43,8 @@
 mod shard;
 
 pub use crate::shard::{key2shard, MakeEnd};
+
+pub mod api;
 
 // handout: begin reference-only
 #[cfg(not(feature = "reference"))]

@@ -14,7 +14,7 @@ use crate::{Config, Gid};
 /// A client of the shard master.
 pub struct Clerk {
     servers: Vec<ClientEnd>,
-    // Your fields here: client id, next sequence number, last known leader.
+    // Your data here: client id, next sequence number, last known leader.
 }
 
 impl Clerk {
@@ -26,7 +26,8 @@ impl Clerk {
     /// Configuration `num`, or the latest one for `None` (or a number past the latest). The
     /// latest reflects every Join, Leave and Move that returned before this call.
     pub async fn query(&mut self, num: Option<u64>) -> Config {
-        // Your code here: send `crate::common::QueryArgs` until a server answers.
+        // Your code here: send `QueryArgs` until a server answers, with code like
+        // `let reply = self.servers[i].call(&args).await;` (an `Err` is a network error).
         let _ = (num, &self.servers);
         todo!("Clerk::query (shardmaster/src/client.rs)")
     }

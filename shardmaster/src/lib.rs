@@ -20,6 +20,8 @@
 //!
 //! # The interface the tester uses
 //!
+//! [`api`] states it, and the build checks your files against it:
+//!
 //! * [`ShardMaster::new`] starts server `me` of `servers.len()` inside its simulation node,
 //!   with a [`raft::Persister`]. [`ShardMaster::services`] returns the RPC services the tester
 //!   registers for it, `"ShardMaster"` and `"Raft"`; [`ShardMaster::get_state`] reports its Raft
@@ -28,7 +30,8 @@
 //!   [`Clerk::leave`], [`Clerk::move_shard`] and [`Clerk::query`] run one operation each,
 //!   retrying until it succeeds.
 //!
-//! As in the earlier labs, everything runs in a deterministic simulation on virtual time.
+//! As in the earlier labs, everything runs in a deterministic simulation on virtual time, and
+//! your code keeps to [its rules](labrpc::sim#rules-for-code-that-runs-in-a-simulation).
 //!
 // handout: begin reference-only
 //! Instructors: the feature `reference` builds the reference solution (`src/reference/`) in
@@ -41,6 +44,8 @@
 mod config;
 
 pub use crate::config::{Config, Gid, NSHARDS};
+
+pub mod api;
 
 // handout: begin reference-only
 #[cfg(not(feature = "reference"))]

@@ -1,10 +1,10 @@
 //! The shard master server. The rest of the 4A handout.
 //!
 //! Build it like Lab 3's key/value server: RPC handlers put operations into the Raft log and
-//! wait for them to be applied; one applier task applies committed operations, in order, to
-//! the state machine, here the list of all configurations so far (`configs[0]` is
-//! `Config::default()`); duplicate operations are recognised by clerk id and sequence number.
-//! The shard master never snapshots.
+//! wait for them to be applied; one applier task (`applier`, started by [`ShardMaster::new`])
+//! applies committed operations, in order, to the state machine, here the list of all
+//! configurations so far (`configs[0]` is `Config::default()`); duplicate operations are
+//! recognised by clerk id and sequence number. The shard master never snapshots.
 //!
 //! * **Query** goes through the log too, so that it sees every change that returned before it.
 //!   `None`, or a number past the latest, means the latest.
@@ -17,12 +17,11 @@
 //!   groups' shards. The tests check both.
 //! * **Determinism**: every server must compute the same configuration from the same log, so
 //!   break ties between groups by gid, never by the iteration order of a hash map.
-//!   `Config::groups` is a `BTreeMap`, which iterates in gid order.
+//!   `Config::groups` is a `BTreeMap`, which iterates in gid order. (The other rules for code
+//!   in the simulation: [`labrpc::sim`](labrpc::sim#rules-for-code-that-runs-in-a-simulation).)
 //! * With no groups left, every shard goes back to gid 0.
 
-// Remove this once the skeleton's fields are used.
-#![allow(dead_code)]
-
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use labrpc::{ClientEnd, Service};
@@ -34,115 +33,49 @@ use tokio::sync::mpsc;
 use crate::common::{ChangeReply, Err, JoinArgs, LeaveArgs, MoveArgs, QueryArgs, QueryReply};
 use crate::Config;
 
-/// What the servers put in the Raft log. Your fields here.
+/// What the servers put in the Raft log. Your fields (or variants) here.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Op {}
 
-/// One shard master server.
+/// One shard master server. Cheap to clone: every clone is a handle to the same server, which
+/// is how its applier task and its RPC handlers reach it.
+#[derive(Clone)]
 pub struct ShardMaster {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
     me: usize,
     rf: Raft<Op>,
-    /// Your state here (the configurations, the duplicate table, the waiters).
-    state: Mutex<State>,
+    /// Set by [`ShardMaster::kill`].
+    dead: Arc<AtomicBool>,
+    /// Everything else, behind one lock.
+    #[allow(dead_code)] // until you use it
+    state: Arc<Mutex<State>>,
 }
 
+/// The server's state, shared by its RPC handlers and its applier.
 struct State {
     /// Every configuration so far, indexed by number.
+    #[allow(dead_code)] // until you use it
     configs: Vec<Config>,
-    /// The receiving end of Raft's apply channel: move it into your applier task.
-    apply_rx: Option<mpsc::UnboundedReceiver<ApplyMsg<Op>>>,
+    // Your data here: the duplicate table, the handlers waiting for an index.
 }
 
 impl ShardMaster {
     /// Starts server `me` of `servers.len()`. Called by the tester inside this server's
-    /// simulation node. Return at once.
+    /// simulation node, so tasks spawned here with `labrpc::sim::spawn` stop when the server
+    /// crashes. Must return at once.
     pub fn new(servers: Vec<ClientEnd>, me: usize, persister: Persister) -> ShardMaster {
         let (apply_tx, apply_rx) = mpsc::unbounded_channel();
-        let rf = Raft::new(servers, me, persister, apply_tx);
-        // Your code here: spawn the applier.
-        ShardMaster {
-            inner: Arc::new(Inner {
-                me,
-                rf,
-                state: Mutex::new(State {
-                    configs: vec![Config::default()],
-                    apply_rx: Some(apply_rx),
-                }),
-            }),
-        }
+        let sm = ShardMaster {
+            me,
+            rf: Raft::new(servers, me, persister, apply_tx),
+            dead: Arc::default(),
+            state: Arc::new(Mutex::new(State {
+                configs: vec![Config::default()],
+            })),
+        };
+        labrpc::sim::spawn(sm.clone().applier(apply_rx));
+        sm
     }
 
-    /// The RPC services the tester registers: `"ShardMaster"` (Join, Leave, Move, Query) and
-    /// `"Raft"`.
-    pub fn services(&self) -> Vec<Service> {
-        // Handlers hold the server weakly (see kvraft's server for why).
-        let [join, leave, mv, query] = [(); 4].map(|()| Arc::downgrade(&self.inner));
-        let sm = Service::new("ShardMaster")
-            .handle(move |args: JoinArgs| {
-                let server = join.upgrade();
-                async move {
-                    match server {
-                        Some(server) => server.join(args).await,
-                        None => wrong_leader(),
-                    }
-                }
-            })
-            .handle(move |args: LeaveArgs| {
-                let server = leave.upgrade();
-                async move {
-                    match server {
-                        Some(server) => server.leave(args).await,
-                        None => wrong_leader(),
-                    }
-                }
-            })
-            .handle(move |args: MoveArgs| {
-                let server = mv.upgrade();
-                async move {
-                    match server {
-                        Some(server) => server.move_shard(args).await,
-                        None => wrong_leader(),
-                    }
-                }
-            })
-            .handle(move |args: QueryArgs| {
-                let server = query.upgrade();
-                async move {
-                    match server {
-                        Some(server) => server.query(args).await,
-                        None => QueryReply {
-                            err: Err::WrongLeader,
-                            config: Config::default(),
-                        },
-                    }
-                }
-            });
-        vec![sm, self.inner.rf.service()]
-    }
-
-    /// The Raft peer's term and whether it believes it is the leader.
-    pub fn get_state(&self) -> (u64, bool) {
-        self.inner.rf.get_state()
-    }
-
-    /// Stops the server (the tester calls this when it crashes one).
-    pub fn kill(&self) {
-        self.inner.rf.kill();
-        // Your code here, if any.
-    }
-}
-
-fn wrong_leader() -> ChangeReply {
-    ChangeReply {
-        err: Err::WrongLeader,
-    }
-}
-
-impl Inner {
     async fn join(&self, args: JoinArgs) -> ChangeReply {
         // Your code here.
         let _ = args;
@@ -168,5 +101,68 @@ impl Inner {
             err: Err::WrongLeader,
             config: Config::default(),
         }
+    }
+
+    /// The applier, a task of its own (started by [`ShardMaster::new`]): applies what Raft
+    /// commits, in log order.
+    async fn applier(self, mut apply_rx: mpsc::UnboundedReceiver<ApplyMsg<Op>>) {
+        while let Some(msg) = apply_rx.recv().await {
+            if self.killed() {
+                return;
+            }
+            if let ApplyMsg::Command { index, command } = msg {
+                // Your code here: apply `command` (unless it is a duplicate), and answer the
+                // handler waiting for `index`, if any.
+                tracing::debug!(kind = "apply", "server {}: {index} {command:?}", self.me);
+            }
+        }
+    }
+
+    /// The RPC services the tester registers: `"ShardMaster"` (Join, Leave, Move, Query) and
+    /// `"Raft"`. Each handler holds a clone of the server and runs in a task of the server's
+    /// own.
+    pub fn services(&self) -> Vec<Service> {
+        let [join, leave, mv, query] = [(); 4].map(|()| self.clone());
+        let sm = Service::new("ShardMaster")
+            .handle(move |args: JoinArgs| {
+                let sm = join.clone();
+                async move { sm.join(args).await }
+            })
+            .handle(move |args: LeaveArgs| {
+                let sm = leave.clone();
+                async move { sm.leave(args).await }
+            })
+            .handle(move |args: MoveArgs| {
+                let sm = mv.clone();
+                async move { sm.move_shard(args).await }
+            })
+            .handle(move |args: QueryArgs| {
+                let sm = query.clone();
+                async move { sm.query(args).await }
+            });
+        vec![sm, self.rf.service()]
+    }
+
+    /// The Raft peer's term and whether it believes it is the leader.
+    pub fn get_state(&self) -> (u64, bool) {
+        self.rf.get_state()
+    }
+
+    /// Stops the server (the tester calls this when it crashes one).
+    pub fn kill(&self) {
+        self.dead.store(true, Ordering::SeqCst);
+        self.rf.kill();
+        // Your code here, if desired.
+    }
+
+    /// Whether [`kill`](Self::kill) has been called.
+    fn killed(&self) -> bool {
+        self.dead.load(Ordering::SeqCst)
+    }
+}
+
+fn wrong_leader() -> ChangeReply {
+    ChangeReply {
+        err: Err::WrongLeader,
     }
 }

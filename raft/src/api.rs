@@ -1,0 +1,71 @@
+//! The API the tester uses, stated once. You never edit this file.
+//!
+//! [`Raft`] here is the peer exactly as the tester sees it: each method forwards to the method
+//! of the same name of the Raft this build compiles (yours, `src/raft.rs`). So if this file
+//! stops compiling, `src/raft.rs` has changed or lost something the tester (and your key/value
+//! service) relies on, and the error points at a line here that says what to restore. Fix
+//! `src/raft.rs`, not this file, whatever the compiler suggests.
+
+use labrpc::{ClientEnd, Service};
+
+use crate::{ApplySender, Command, Persister};
+
+/// The Raft this build compiles.
+type Selected<C> = crate::raft::Raft<C>;
+
+/// A Raft peer as the tester holds it: a cheap handle that it clones into its tasks.
+pub struct Raft<C: Command>(Selected<C>);
+
+impl<C: Command> Clone for Raft<C> {
+    fn clone(&self) -> Self {
+        Raft(self.0.clone()) // src/raft.rs: `Raft` must be a handle, `#[derive(Clone)]`
+    }
+}
+
+impl<C: Command> Raft<C> {
+    /// [`Raft::new`](crate::Raft::new): creates peer `me` of `peers.len()`, and returns at once.
+    pub fn new(
+        peers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        apply_tx: ApplySender<C>,
+    ) -> Raft<C> {
+        let peer = Selected::new(peers, me, persister, apply_tx); // src/raft.rs: restore `new`
+        Raft(shared_by_the_testers_tasks(peer))
+    }
+
+    /// [`Raft::get_state`](crate::Raft::get_state): the current term, and whether this peer
+    /// believes it is the leader.
+    pub fn get_state(&self) -> (u64, bool) {
+        self.0.get_state() // src/raft.rs must keep `fn get_state(&self) -> (u64, bool)`
+    }
+
+    /// [`Raft::start`](crate::Raft::start): proposes `command`; `None` unless leader, else the
+    /// index it will have if it is ever committed, and the current term.
+    pub fn start(&self, command: C) -> Option<(u64, u64)> {
+        self.0.start(command) // src/raft.rs must keep `fn start(&self, command: C) -> Option<(u64, u64)>`
+    }
+
+    /// [`Raft::snapshot`](crate::Raft::snapshot): the service has snapshotted the log up to and
+    /// including `index`.
+    pub fn snapshot(&self, index: u64, snapshot: Vec<u8>) {
+        self.0.snapshot(index, snapshot) // src/raft.rs must keep `fn snapshot(&self, u64, Vec<u8>)`
+    }
+
+    /// [`Raft::kill`](crate::Raft::kill): stops the peer.
+    pub fn kill(&self) {
+        self.0.kill() // src/raft.rs must keep `fn kill(&self)`
+    }
+
+    /// [`Raft::service`](crate::Raft::service): the RPC service the tester registers for the
+    /// peer.
+    pub fn service(&self) -> Service {
+        self.0.service() // src/raft.rs must keep `fn service(&self) -> labrpc::Service`
+    }
+}
+
+/// The tester keeps its peers in shared state and clones them into its tasks: a peer must be
+/// `Send + Sync`. Keep its state behind an `Arc<Mutex<..>>`, never in an `Rc` or a `RefCell`.
+fn shared_by_the_testers_tasks<T: Send + Sync + 'static>(peer: T) -> T {
+    peer
+}

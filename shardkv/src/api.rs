@@ -1,0 +1,102 @@
+//! The API the tester uses, stated once. You never edit this file.
+//!
+//! [`ShardKv`] and [`Clerk`] here are the server and the clerk exactly as the tester sees them:
+//! each method forwards to the method of the same name of the ones this build compiles (yours,
+//! in `src/server.rs` and `src/client.rs`). So if this file stops compiling, one of those files
+//! has changed or lost something the tester relies on, and the error points at a line here
+//! that says what to restore. Fix your file, not this one, whatever the compiler suggests.
+
+use std::future::Future;
+
+use labrpc::{ClientEnd, Service};
+use raft::Persister;
+use shardmaster::Gid;
+
+use crate::MakeEnd;
+
+/// A server of a replica group as the tester holds it.
+pub struct ShardKv(crate::ShardKv);
+
+impl ShardKv {
+    /// [`ShardKv::new`](crate::ShardKv::new): starts server `me` of group `gid`, and returns
+    /// at once.
+    pub fn new(
+        servers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        max_raft_state: Option<usize>,
+        gid: Gid,
+        masters: Vec<ClientEnd>,
+        make_end: MakeEnd,
+    ) -> ShardKv {
+        let kv = crate::ShardKv::new(
+            servers,
+            me,
+            persister,
+            max_raft_state,
+            gid,
+            masters,
+            make_end,
+        ); // src/server.rs: restore `new`
+        ShardKv(shared_by_the_testers_tasks(kv))
+    }
+
+    /// [`ShardKv::services`](crate::ShardKv::services): the RPC services the tester registers
+    /// for this server.
+    pub fn services(&self) -> Vec<Service> {
+        self.0.services() // src/server.rs must keep `fn services(&self) -> Vec<labrpc::Service>`
+    }
+
+    /// [`ShardKv::get_state`](crate::ShardKv::get_state): its Raft peer's term and leadership.
+    pub fn get_state(&self) -> (u64, bool) {
+        self.0.get_state() // src/server.rs must keep `fn get_state(&self) -> (u64, bool)`
+    }
+
+    /// [`ShardKv::kill`](crate::ShardKv::kill): stops the server.
+    pub fn kill(&self) {
+        self.0.kill() // src/server.rs must keep `fn kill(&self)`
+    }
+}
+
+/// A clerk as the tester holds it. The tester awaits its operations inside its own tasks, so
+/// their futures must be `Send`: no `parking_lot` guard (or `Rc`) may live across an `.await`.
+pub struct Clerk(crate::Clerk);
+
+impl Clerk {
+    /// [`Clerk::new`](crate::Clerk::new): a clerk that asks the shard master through `masters`
+    /// and reaches the groups' servers through `make_end`.
+    pub fn new(masters: Vec<ClientEnd>, make_end: MakeEnd) -> Clerk {
+        let ck = crate::Clerk::new(masters, make_end); // src/client.rs: restore `new`
+        Clerk(shared_by_the_testers_tasks(ck))
+    }
+
+    /// [`Clerk::get`](crate::Clerk::get): the value of `key`, or "".
+    pub fn get<'a>(&'a mut self, key: &'a str) -> impl Future<Output = String> + Send + 'a {
+        self.0.get(key) // src/client.rs must keep `async fn get(&mut self, key: &str) -> String`
+    }
+
+    /// [`Clerk::put`](crate::Clerk::put): sets `key` to `value`.
+    pub fn put<'a>(
+        &'a mut self,
+        key: &'a str,
+        value: &'a str,
+    ) -> impl Future<Output = ()> + Send + 'a {
+        self.0.put(key, value) // src/client.rs must keep `async fn put(&mut self, key: &str, value: &str)`
+    }
+
+    /// [`Clerk::append`](crate::Clerk::append): appends `value` to the value of `key`.
+    pub fn append<'a>(
+        &'a mut self,
+        key: &'a str,
+        value: &'a str,
+    ) -> impl Future<Output = ()> + Send + 'a {
+        self.0.append(key, value) // src/client.rs must keep `async fn append(&mut self, key: &str, value: &str)`
+    }
+}
+
+/// The tester keeps servers and clerks in shared state and uses them from its tasks: they must
+/// be `Send + Sync`. Keep shared state behind an `Arc<Mutex<..>>`, never in an `Rc` or a
+/// `RefCell`.
+fn shared_by_the_testers_tasks<T: Send + Sync + 'static>(value: T) -> T {
+    value
+}
