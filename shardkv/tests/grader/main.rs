@@ -14,6 +14,9 @@
 
 mod challenge;
 mod concurrent;
+/// The shard masters as the shardmaster tester starts them: one copy for both testers.
+#[path = "../../../shardmaster/tests/grader/masters.rs"]
+mod masters;
 mod part4b;
 mod tester;
 mod unreliable;

@@ -19,9 +19,10 @@ use labtest::{Boot, Cluster, EndMaker, Links, OnNode, ServerKind, ServerName};
 use raft::Persister;
 use shardkv::api::{Clerk, ShardKv};
 use shardkv::MakeEnd;
-use shardmaster::api::ShardMaster;
 use shardmaster::{Config as ShardConfig, Gid};
 use tokio::task::JoinHandle;
+
+use crate::masters::ShardMasters;
 
 /// Shard master servers.
 const NCTRLERS: usize = 3;
@@ -31,36 +32,6 @@ const NGROUPS: usize = 3;
 const N: usize = 3;
 /// Group index `gi` is gid `FIRST_GID + gi`.
 const FIRST_GID: Gid = 100;
-
-/// The shard master servers as the cluster starts them (MIT's `StartCtrlerserver(i)`),
-/// under the name "ctrler<i>". They never crash in these tests.
-struct ShardMasters;
-
-impl ServerKind for ShardMasters {
-    type Handle = ShardMaster;
-    type Persister = Persister;
-
-    fn name(&self, i: usize) -> ServerName {
-        ServerName::same(format!("ctrler{i}"))
-    }
-
-    fn copy(persister: &Persister) -> Persister {
-        persister.copy()
-    }
-
-    fn start(&self, boot: Boot<Persister>) -> ShardMaster {
-        boot.node
-            .enter(|| ShardMaster::new(boot.ends, boot.me, boot.persister))
-    }
-
-    fn services(sm: &ShardMaster) -> Vec<Service> {
-        sm.services()
-    }
-
-    fn kill(sm: &ShardMaster) {
-        sm.kill();
-    }
-}
 
 /// The servers of the replica group `gid` as the cluster starts them (MIT's
 /// `StartServer(gi, i)`): server `i` is "server-<gid>-<i>" (the name the group joins with),
@@ -152,7 +123,15 @@ impl ShardKvTester {
     pub fn new(unreliable: bool, max_raft_state: Option<usize>) -> Arc<ShardKvTester> {
         let ends = EndMaker::new(Network::new());
         // Every end is up from its start, as in MIT's shardkv tester, which never partitions.
-        let ctrlers = Cluster::new(ShardMasters, &ends, Links::AlwaysUp, NCTRLERS);
+        let ctrlers = Cluster::new(
+            // MIT's `StartCtrlerserver(i)`: "ctrler<i>". They never crash in these tests.
+            ShardMasters {
+                name: |i| ServerName::same(format!("ctrler{i}")),
+            },
+            &ends,
+            Links::AlwaysUp,
+            NCTRLERS,
+        );
         ctrlers.start_all();
         let groups = (0..NGROUPS)
             .map(|gi| {

@@ -6,6 +6,7 @@
 //! own), `part4a.rs` the tests `basic_4a` (MIT's TestBasic) and `multi_4a` (TestMulti).
 
 mod checks;
+mod masters;
 mod part4a;
 mod tester;
 

@@ -11,41 +11,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use labrpc::sim;
-use labrpc::{Network, Service};
-use labtest::{Boot, Cluster, EndMaker, Links, OnNode, ServerKind, ServerName};
-use raft::Persister;
-use shardmaster::api::{Clerk, ShardMaster};
+use labrpc::Network;
+use labtest::{Cluster, EndMaker, Links, OnNode, ServerName};
+use shardmaster::api::Clerk;
 use shardmaster::{Config, Gid};
 
-/// Shard master servers as the cluster starts them (MIT's `StartServer`), each with its Raft.
-struct ShardMasters;
-
-impl ServerKind for ShardMasters {
-    type Handle = ShardMaster;
-    type Persister = Persister;
-
-    /// Server `i` of the network, on node "shardmaster<i>".
-    fn name(&self, i: usize) -> ServerName {
-        ServerName::numbered("shardmaster", i)
-    }
-
-    fn copy(persister: &Persister) -> Persister {
-        persister.copy()
-    }
-
-    fn start(&self, boot: Boot<Persister>) -> ShardMaster {
-        boot.node
-            .enter(|| ShardMaster::new(boot.ends, boot.me, boot.persister))
-    }
-
-    fn services(sm: &ShardMaster) -> Vec<Service> {
-        sm.services()
-    }
-
-    fn kill(sm: &ShardMaster) {
-        sm.kill();
-    }
-}
+use crate::masters::ShardMasters;
 
 /// A clerk made by the tester ([`ShardMasterTester::make_client`]), with the methods of
 /// `shardmaster::Clerk`.
@@ -95,7 +66,14 @@ impl ShardMasterTester {
     /// MIT's `make_config(t, n, unreliable)`: starts `n` servers and connects them.
     pub fn new(n: usize, unreliable: bool) -> ShardMasterTester {
         let ends = EndMaker::new(Network::new());
-        let servers = Arc::new(Cluster::new(ShardMasters, &ends, Links::Switched, n));
+        let servers = Arc::new(Cluster::new(
+            ShardMasters {
+                name: |i| ServerName::numbered("shardmaster", i),
+            },
+            &ends,
+            Links::Switched,
+            n,
+        ));
         servers.start_all();
         servers.connect_all();
         servers.net().set_reliable(!unreliable);
