@@ -42,7 +42,7 @@ const EXCLUDED: &[&str] = &[
     "README.md",
 ];
 
-/// What [`write`] did.
+/// What [`write()`] did.
 pub struct Written {
     /// Files written.
     pub files: usize,

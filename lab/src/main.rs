@@ -85,8 +85,8 @@ enum Cmd {
         /// is worth 1 point, a name that is not a test is an error.
         #[arg(long)]
         weights: Option<PathBuf>,
-        /// Where to write the grade (default: target/lab-reports/grade-<selection>.json,
-        /// gradescope-<selection>.json or junit-<selection>.xml).
+        /// Where to write the grade (default: target/lab-reports/grade-SELECTION.json,
+        /// gradescope-SELECTION.json or junit-SELECTION.xml).
         #[arg(long, visible_alias = "json")]
         out: Option<PathBuf>,
         /// What to write: the tool's own JSON, Gradescope's results.json, or JUnit XML.
