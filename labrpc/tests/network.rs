@@ -449,6 +449,39 @@ fn deleting_a_server_fails_calls_in_flight_and_suppresses_replies() {
     });
 }
 
+/// An end disabled while its request travels, before the handler runs, gets no reply. As in
+/// MIT's labrpc, which reads whether the end is enabled once, when the call is sent, the
+/// handler still runs when the request arrives; what the disabling stops is the reply, checked
+/// again right before it is delivered. (A test with a handler that waits covers the end
+/// disabled later, above; this one covers the request still on the wire.)
+#[test]
+fn an_end_disabled_while_its_request_travels_gets_no_reply() {
+    sim::test(|| async {
+        let net = Network::new();
+        let (probe, _) = add_probe(&net, "s");
+        let end = connected_end(&net, "c", "s");
+        net.set_latency(Duration::from_millis(40));
+        let e = end.clone();
+        let call = sim::spawn(async move { e.call(&Bump(1)).await });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(
+            Probe::get(&probe.runs),
+            0,
+            "dispatched before the latency passed"
+        );
+        net.enable("c", false);
+        assert_eq!(call.await.unwrap(), Err(RpcError::ServerKilled));
+        assert_eq!(
+            Probe::get(&probe.runs),
+            1,
+            "MIT's handler runs: enabled is read at send"
+        );
+        // Enabled again, the end works as before.
+        net.enable("c", true);
+        assert_eq!(end.call(&Bump(2)).await, Ok(3));
+    });
+}
+
 /// Crashing the server's node aborts its in-flight handlers (and what they spawned): the call
 /// fails with `ServerKilled` at once and the handler never finishes. A later call to the crashed
 /// node's server, still registered, fails without reaching it.
