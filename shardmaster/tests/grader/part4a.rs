@@ -409,3 +409,34 @@ fn unreliable_4a() {
         passed();
     });
 }
+
+/// Beyond MIT's tests: `Query(n)` for an `n` past the latest configuration returns the latest.
+/// MIT's lab text asks for it ("if the number is -1 or bigger than the biggest known
+/// configuration number, the shardctrler should reply with the latest configuration"), and so
+/// does the handout (`shardmaster/src/server.rs`: "`None`, or a number past the latest, means
+/// the latest"), but MIT's tests only ever ask for -1 or a number they were given, so a shard
+/// master that answers a number past the latest with the initial configuration, or with none,
+/// passes all of them (mutant `shardmaster-query-past-latest`). shardkv's servers do ask for
+/// numbers past the latest: they poll for the configuration after their own.
+#[test]
+fn query_past_latest_4a() {
+    run(|| async {
+        let cfg = ShardMasterTester::new(NSERVERS, false);
+        let mut ck = cfg.make_client(&cfg.all());
+
+        title("Test: Query past the latest configuration");
+        let c0 = ck.query(None).await;
+        let c1 = step(&mut ck, &c0, join([group(1, &["x", "y", "z"])])).await;
+        let latest = step(&mut ck, &c1, join([group(2, &["a", "b", "c"])])).await;
+        for num in [latest.num + 1, latest.num + 100, u64::MAX] {
+            let got = ck.query(Some(num)).await;
+            if let Err(e) = check_same_config(&got, &latest) {
+                panic!(
+                    "Query({num}), past the latest configuration ({}), must return the latest: {e}",
+                    latest.num
+                );
+            }
+        }
+        passed();
+    });
+}
