@@ -196,3 +196,79 @@ async fn first_to_stand(cfg: &RaftTester, term: u64) -> usize {
     }
     panic!("no connected peer started an election within 5 s of the leader being cut off");
 }
+
+/// A leader's matchIndex is about its current term: Figure 2 lists it with the volatile state
+/// on leaders, "reinitialized after election" to 0. A peer that led an earlier term and wins a
+/// new one must not keep what it knew then: the followers' logs may have been rewritten by
+/// another leader in between. A leader that keeps an old matchIndex takes a rejection from at
+/// or below it for a stale one, and never repairs that follower (mutant
+/// `raft-match-index-kept-across-terms`). MIT's tests re-elect an earlier leader over a
+/// rewritten follower only by chance (`figure8_unreliable_2c` catches the mutant on about one
+/// seed in 150); this test does it on purpose.
+///
+/// The same moment as [`late_append_reply_2b`], with nothing held back: 5 peers; the leader `l`,
+/// with only follower `f` connected, appends `x` at index k and learns that `f` holds it. The
+/// three others elect a leader `w`, which puts its own entry at index k on `f` alone. Then `l`
+/// comes back with the two peers that lack index k and wins a new term; with everyone back, a
+/// new command must reach all 5 peers, `f` included.
+#[test]
+fn reelected_leader_2b() {
+    run(|| async {
+        let servers = 5;
+        let cfg = RaftTester::new(servers, false, false);
+        cfg.begin("Test (2B): a leader re-elected after another rewrote a follower");
+        cfg.one(rand_int(), servers, true).await;
+        let l = cfg.check_one_leader().await;
+        let f = (l + 1) % servers;
+        let others: Vec<usize> = (2..servers).map(|d| (l + d) % servers).collect();
+
+        // `l` appends x at index k, and `f` stores and acknowledges it.
+        for &o in &others {
+            cfg.disconnect(o);
+        }
+        assert!(
+            cfg.rf(l).start(rand_int().into()).is_some(),
+            "leader {l} refused Start()"
+        );
+        sleep(Duration::from_millis(100)).await;
+
+        // The others elect `w`, which puts its own entry at index k on `f` alone.
+        cfg.disconnect(l);
+        cfg.disconnect(f);
+        for &o in &others {
+            cfg.connect(o);
+        }
+        let w = cfg.check_one_leader().await;
+        for &o in &others {
+            if o != w {
+                cfg.disconnect(o);
+            }
+        }
+        cfg.connect(f);
+        assert!(
+            cfg.rf(w).start(rand_int().into()).is_some(),
+            "leader {w} refused Start()"
+        );
+        sleep(Duration::from_millis(100)).await;
+
+        // `l` comes back with the two peers that lack index k and wins a newer term (its log is
+        // the longest of the three). `f` is down meanwhile, so that it cannot stand in ever
+        // newer terms and depose `l` when it is back.
+        cfg.crash1(f);
+        cfg.disconnect(w);
+        for &o in &others {
+            if o != w {
+                cfg.connect(o);
+            }
+        }
+        cfg.connect(l);
+        cfg.one(rand_int(), servers - 2, true).await;
+
+        // `f`, whose index k is `w`'s entry, must be repaired by the leader of the new term.
+        cfg.start1(f);
+        cfg.connect(f);
+        cfg.connect(w);
+        cfg.one(rand_int(), servers, true).await;
+        cfg.end();
+    });
+}
