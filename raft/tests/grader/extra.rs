@@ -30,18 +30,7 @@ fn persist_vote_2c() {
         let cfg = RaftTester::new(servers, false, false);
         cfg.begin("Test (2C): a restarted peer does not vote twice in a term");
         for _ in 0..VOTE_ROUNDS {
-            let leader = cfg.check_one_leader().await;
-            cfg.one(rand_int(), servers, true).await;
-            // `c` sits out the next election with its term as it is now.
-            let c = (leader + 1) % servers;
-            cfg.crash1(c);
-            // Restarting the leader makes the remaining two elect a leader of a newer term.
-            cfg.start1(leader);
-            cfg.connect(leader);
-            let w = cfg.check_one_leader().await;
-            let v = (0..servers)
-                .find(|&i| i != w && i != c)
-                .expect("three peers");
+            let (c, w, v) = elect_behind_crashed(&cfg).await;
             // Cut the new leader off, restart its voter, and bring `c` back just before it.
             cfg.disconnect(w);
             cfg.crash1(v);
@@ -58,6 +47,25 @@ fn persist_vote_2c() {
         cfg.one(rand_int(), servers, true).await;
         cfg.end();
     });
+}
+
+/// The start of a round of [`persist_vote_2c`] and [`fresh_leader_crash_2c`], with 3 peers: once
+/// all hold the same log, one peer, `c`, is crashed, so that its term stays behind, and the
+/// leader is restarted, so that the two others elect a leader of a newer term, one voting for
+/// the other. Returns `c`, the new leader and its voter.
+async fn elect_behind_crashed(cfg: &RaftTester) -> (usize, usize, usize) {
+    let servers = cfg.n();
+    let leader = cfg.check_one_leader().await;
+    cfg.one(rand_int(), servers, true).await;
+    let c = (leader + 1) % servers;
+    cfg.crash1(c);
+    cfg.start1(leader);
+    cfg.connect(leader);
+    let w = cfg.check_one_leader().await;
+    let v = (0..servers)
+        .find(|&i| i != w && i != c)
+        .expect("three peers");
+    (c, w, v)
 }
 
 /// A leader must act only on replies to requests of its current term. A success that
@@ -268,6 +276,56 @@ fn reelected_leader_2b() {
         cfg.start1(f);
         cfg.connect(f);
         cfg.connect(w);
+        cfg.one(rand_int(), servers, true).await;
+        cfg.end();
+    });
+}
+
+/// Rounds of [`fresh_leader_crash_2c`]. A round exposes the bug when the restarted peer that
+/// did not lead stands before the restarted leader, which it does in most rounds.
+const FRESH_LEADER_ROUNDS: usize = 8;
+
+/// A candidate's new term and its vote for itself are persistent state, to be saved "every time
+/// one of them changes, *before* answering an RPC or sending one that depends on the change"
+/// (the handout's 2C; Figure 2): its RequestVotes carry the new term, and if it wins it leads
+/// that term. A peer that sends its RequestVotes first and persists its term and vote only later
+/// (with its next command, say) forgets, if it crashes as a fresh leader, both the term it led
+/// and its vote in it; restarted, it grants its vote in that term to another candidate, which
+/// becomes a second leader of the term (mutant `raft-election-not-persisted`). MIT's tests
+/// crash leaders nearly always after they took a command (persisting it saves the term too),
+/// and never arrange for another peer to stand in the term a crashed fresh leader led.
+///
+/// Each round arranges that moment with 3 peers. One peer, `c`, is crashed, so its term stays
+/// behind. The leader is restarted, so the two others elect a fresh leader `a` of the next term,
+/// with the vote of the third, `v`. Before `a` gets any command, `a` and `v` crash; `c`
+/// restarts, and `a` a little after it, so `c` most likely stands first. Its first election is
+/// in the term `a` led, and it asks `a` for a vote. An `a` that forgot its term and vote grants
+/// it, and `c` becomes the second leader of the term; the tester's Election Safety check
+/// reports it.
+#[test]
+fn fresh_leader_crash_2c() {
+    run(|| async {
+        let servers = 3;
+        let cfg = RaftTester::new(servers, false, false);
+        cfg.begin("Test (2C): a fresh leader crashes before its first command");
+        for _ in 0..FRESH_LEADER_ROUNDS {
+            let (c, a, v) = elect_behind_crashed(&cfg).await;
+            // The fresh leader crashes before its first command, and so does its voter; `c`
+            // comes back just before `a`.
+            cfg.crash1(a);
+            cfg.crash1(v);
+            cfg.start1(c);
+            cfg.connect(c);
+            sleep(Duration::from_millis(100)).await;
+            cfg.start1(a);
+            cfg.connect(a);
+            // `c` and `a` elect a leader: of a newer term than the one `a` led, if `a`
+            // remembers it.
+            cfg.check_one_leader().await;
+            cfg.check_election_safety();
+            cfg.start1(v);
+            cfg.connect(v);
+        }
         cfg.one(rand_int(), servers, true).await;
         cfg.end();
     });
