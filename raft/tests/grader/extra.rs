@@ -34,14 +34,8 @@ fn persist_vote_2c() {
             // Cut the new leader off, restart its voter, and bring `c` back just before it.
             cfg.disconnect(w);
             cfg.crash1(v);
-            cfg.start1(c);
-            cfg.connect(c);
-            sleep(Duration::from_millis(100)).await;
-            cfg.start1(v);
-            cfg.connect(v);
             // `c` and `v` elect a leader: of a newer term than `w`'s, if `v` remembers its vote.
-            cfg.check_one_leader().await;
-            cfg.check_election_safety();
+            stand_first_then(&cfg, c, v).await;
             cfg.connect(w);
         }
         cfg.one(rand_int(), servers, true).await;
@@ -68,6 +62,19 @@ async fn elect_behind_crashed(cfg: &RaftTester) -> (usize, usize, usize) {
     (c, w, v)
 }
 
+/// The end of a round of [`persist_vote_2c`] and [`fresh_leader_crash_2c`]: the crashed `c`
+/// restarts 100 ms before `other`, so that it most likely stands first, in the term it missed;
+/// the two elect a leader, and the tester checks that no term had two.
+async fn stand_first_then(cfg: &RaftTester, c: usize, other: usize) {
+    cfg.start1(c);
+    cfg.connect(c);
+    sleep(Duration::from_millis(100)).await;
+    cfg.start1(other);
+    cfg.connect(other);
+    cfg.check_one_leader().await;
+    cfg.check_election_safety();
+}
+
 /// A leader must act only on replies to requests of its current term. A success that
 /// arrives late, after the leader lost leadership and won it back, vouches for the log the
 /// leader had then; the follower's log may have been rewritten since by another leader. A
@@ -76,74 +83,84 @@ async fn elect_behind_crashed(cfg: &RaftTester) -> (usize, usize, usize) {
 /// `raft-stale-reply-updates-progress`). MIT's network holds a reply for at most 2.2 s,
 /// too short for the two elections this takes; the tester holds it back instead.
 ///
-/// 5 peers. The leader `l`, with only follower `f` connected, appends `x` at index k; `f`
-/// stores it, and its reply is held. The three others elect a leader `w`, which puts its own
-/// entry at index k on `f` alone. Then `l` comes back with the two peers that lack index k
-/// and wins a new term (its log is the longest). Only now does `f`'s reply reach `l`. With
-/// everyone back, a new command must reach all 5 peers, `f` included.
+/// The moment is [`rewrite_follower_then_reelect`]'s, with `f`'s reply held back until `l`
+/// leads again.
 #[test]
 fn late_append_reply_2b() {
-    run(|| async {
-        let servers = 5;
-        let cfg = RaftTester::new(servers, false, false);
-        cfg.begin("Test (2B): a late AppendEntries reply from an earlier term");
-        cfg.one(rand_int(), servers, true).await;
-        let l = cfg.check_one_leader().await;
-        let f = (l + 1) % servers;
-        let others: Vec<usize> = (2..servers).map(|d| (l + d) % servers).collect();
+    run(|| rewrite_follower_then_reelect("a late AppendEntries reply from an earlier term", true));
+}
 
-        // `l` appends x at index k; `f` stores it, and its reply is held.
-        for &o in &others {
+/// The moment of [`late_append_reply_2b`] and [`reelected_leader_2b`], with 5 peers. The leader
+/// `l`, with only follower `f` connected, appends `x` at index k and `f` stores it (its reply
+/// held back if `hold_reply`). The three others elect a leader `w`, which puts its own entry at
+/// index k on `f` alone. Then `l` comes back with the two peers that lack index k and wins a
+/// new term (its log is the longest of the three), and only then does a held reply reach it.
+/// With everyone back, a new command must reach all 5 peers, `f` included: `f` must be
+/// repaired by the leader of the new term.
+async fn rewrite_follower_then_reelect(title: &str, hold_reply: bool) {
+    let servers = 5;
+    let cfg = RaftTester::new(servers, false, false);
+    cfg.begin(&format!("Test (2B): {title}"));
+    cfg.one(rand_int(), servers, true).await;
+    let l = cfg.check_one_leader().await;
+    let f = (l + 1) % servers;
+    let others: Vec<usize> = (2..servers).map(|d| (l + d) % servers).collect();
+
+    // `l` appends x at index k, and `f` stores it.
+    for &o in &others {
+        cfg.disconnect(o);
+    }
+    if hold_reply {
+        cfg.hold_replies(l, f, true);
+    }
+    assert!(
+        cfg.rf(l).start(rand_int().into()).is_some(),
+        "leader {l} refused Start()"
+    );
+    sleep(Duration::from_millis(100)).await;
+
+    // The others elect `w`, which puts its own entry at index k on `f` alone.
+    cfg.disconnect(l);
+    cfg.disconnect(f);
+    for &o in &others {
+        cfg.connect(o);
+    }
+    let w = cfg.check_one_leader().await;
+    for &o in &others {
+        if o != w {
             cfg.disconnect(o);
         }
-        cfg.hold_replies(l, f, true);
-        assert!(
-            cfg.rf(l).start(rand_int().into()).is_some(),
-            "leader {l} refused Start()"
-        );
-        sleep(Duration::from_millis(100)).await;
+    }
+    cfg.connect(f);
+    assert!(
+        cfg.rf(w).start(rand_int().into()).is_some(),
+        "leader {w} refused Start()"
+    );
+    sleep(Duration::from_millis(100)).await;
 
-        // The others elect `w`, which puts its own entry at index k on `f` alone.
-        cfg.disconnect(l);
-        cfg.disconnect(f);
-        for &o in &others {
+    // `l` comes back with the two peers that lack index k, wins a newer term and commits an
+    // entry of it. `f` is down meanwhile rather than cut off: cut off, it would stand in ever
+    // newer terms, and when back depose `l`, ending the term `l` leads again.
+    cfg.crash1(f);
+    cfg.disconnect(w);
+    for &o in &others {
+        if o != w {
             cfg.connect(o);
         }
-        let w = cfg.check_one_leader().await;
-        for &o in &others {
-            if o != w {
-                cfg.disconnect(o);
-            }
-        }
-        cfg.connect(f);
-        assert!(
-            cfg.rf(w).start(rand_int().into()).is_some(),
-            "leader {w} refused Start()"
-        );
-        sleep(Duration::from_millis(100)).await;
+    }
+    cfg.connect(l);
+    cfg.one(rand_int(), servers - 2, true).await;
 
-        // `l` comes back with the two peers that lack index k, wins a newer term and commits an
-        // entry of it. `f` is down meanwhile rather than cut off: cut off, it would stand in
-        // ever newer terms, and when back depose `l`, ending the term the late reply is in.
-        cfg.crash1(f);
-        cfg.disconnect(w);
-        for &o in &others {
-            if o != w {
-                cfg.connect(o);
-            }
-        }
-        cfg.connect(l);
-        cfg.one(rand_int(), servers - 2, true).await;
-
-        // Only now does `f`'s reply from the earlier term reach `l`.
+    // Only now does a held reply from the earlier term reach `l`.
+    if hold_reply {
         cfg.hold_replies(l, f, false);
         sleep(Duration::from_millis(100)).await;
-        cfg.start1(f);
-        cfg.connect(f);
-        cfg.connect(w);
-        cfg.one(rand_int(), servers, true).await;
-        cfg.end();
-    });
+    }
+    cfg.start1(f);
+    cfg.connect(f);
+    cfg.connect(w);
+    cfg.one(rand_int(), servers, true).await;
+    cfg.end();
 }
 
 /// Rounds of [`late_vote_2a`]. A round exposes the bug when the late vote arrives during the
@@ -214,70 +231,15 @@ async fn first_to_stand(cfg: &RaftTester, term: u64) -> usize {
 /// rewritten follower only by chance (`figure8_unreliable_2c` catches the mutant on about one
 /// seed in 150); this test does it on purpose.
 ///
-/// The same moment as [`late_append_reply_2b`], with nothing held back: 5 peers; the leader `l`,
-/// with only follower `f` connected, appends `x` at index k and learns that `f` holds it. The
-/// three others elect a leader `w`, which puts its own entry at index k on `f` alone. Then `l`
-/// comes back with the two peers that lack index k and wins a new term; with everyone back, a
-/// new command must reach all 5 peers, `f` included.
+/// The moment is [`rewrite_follower_then_reelect`]'s, with nothing held back: `l` learns that
+/// `f` holds `x` in the earlier term.
 #[test]
 fn reelected_leader_2b() {
-    run(|| async {
-        let servers = 5;
-        let cfg = RaftTester::new(servers, false, false);
-        cfg.begin("Test (2B): a leader re-elected after another rewrote a follower");
-        cfg.one(rand_int(), servers, true).await;
-        let l = cfg.check_one_leader().await;
-        let f = (l + 1) % servers;
-        let others: Vec<usize> = (2..servers).map(|d| (l + d) % servers).collect();
-
-        // `l` appends x at index k, and `f` stores and acknowledges it.
-        for &o in &others {
-            cfg.disconnect(o);
-        }
-        assert!(
-            cfg.rf(l).start(rand_int().into()).is_some(),
-            "leader {l} refused Start()"
-        );
-        sleep(Duration::from_millis(100)).await;
-
-        // The others elect `w`, which puts its own entry at index k on `f` alone.
-        cfg.disconnect(l);
-        cfg.disconnect(f);
-        for &o in &others {
-            cfg.connect(o);
-        }
-        let w = cfg.check_one_leader().await;
-        for &o in &others {
-            if o != w {
-                cfg.disconnect(o);
-            }
-        }
-        cfg.connect(f);
-        assert!(
-            cfg.rf(w).start(rand_int().into()).is_some(),
-            "leader {w} refused Start()"
-        );
-        sleep(Duration::from_millis(100)).await;
-
-        // `l` comes back with the two peers that lack index k and wins a newer term (its log is
-        // the longest of the three). `f` is down meanwhile, so that it cannot stand in ever
-        // newer terms and depose `l` when it is back.
-        cfg.crash1(f);
-        cfg.disconnect(w);
-        for &o in &others {
-            if o != w {
-                cfg.connect(o);
-            }
-        }
-        cfg.connect(l);
-        cfg.one(rand_int(), servers - 2, true).await;
-
-        // `f`, whose index k is `w`'s entry, must be repaired by the leader of the new term.
-        cfg.start1(f);
-        cfg.connect(f);
-        cfg.connect(w);
-        cfg.one(rand_int(), servers, true).await;
-        cfg.end();
+    run(|| {
+        rewrite_follower_then_reelect(
+            "a leader re-elected after another rewrote a follower",
+            false,
+        )
     });
 }
 
@@ -314,15 +276,9 @@ fn fresh_leader_crash_2c() {
             // comes back just before `a`.
             cfg.crash1(a);
             cfg.crash1(v);
-            cfg.start1(c);
-            cfg.connect(c);
-            sleep(Duration::from_millis(100)).await;
-            cfg.start1(a);
-            cfg.connect(a);
             // `c` and `a` elect a leader: of a newer term than the one `a` led, if `a`
             // remembers it.
-            cfg.check_one_leader().await;
-            cfg.check_election_safety();
+            stand_first_then(&cfg, c, a).await;
             cfg.start1(v);
             cfg.connect(v);
         }
