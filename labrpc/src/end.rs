@@ -14,7 +14,7 @@ use labsim::layer::{self, NodeId, Role, Site};
 use crate::error::RpcError;
 use crate::events::{DropReason, NetEvent};
 use crate::server::{Request, Rpc, Server};
-use crate::state::{EndId, NetShared, SlotId};
+use crate::state::{EndId, NetShared, RequestHold, SlotId};
 
 /// One end of a connection: a peer's handle for calling one other peer.
 ///
@@ -46,6 +46,8 @@ const GONE_NETWORK_DELAY: Duration = Duration::from_millis(100);
 /// What a request saw of the network when it was sent (MIT reads these once, at send time).
 struct Route {
     server: Option<(SlotId, Arc<Server>)>,
+    /// The request's send number on its end, the order held requests go in.
+    seq: u64,
     reliable: bool,
     latency_ms: u64,
     long_delays: bool,
@@ -123,6 +125,9 @@ impl ClientEnd {
         let mut st = net.state.lock();
         st.total_count += 1;
         st.total_bytes += request_bytes as u64;
+        let end = &mut st.ends[self.id as usize];
+        let seq = end.sent;
+        end.sent += 1;
         let end = &st.ends[self.id as usize];
         let server = match (end.enabled, end.server) {
             (true, Some(slot)) => st.servers[slot as usize].server.clone().map(|s| (slot, s)),
@@ -130,6 +135,7 @@ impl ClientEnd {
         };
         Route {
             server,
+            seq,
             reliable: st.reliable,
             latency_ms: st.latency_ms,
             long_delays: st.long_delays,
@@ -190,6 +196,11 @@ impl ClientEnd {
             }
         }
 
+        let held = self.wait_at_hold(net, route.seq, method).await;
+        if held.is_some() && !net.state.lock().still_reaches(self.id, slot, &server) {
+            // Let go after its end was disabled or rewired, or its server replaced.
+            return self.dropped(method, sent_ms, DropReason::Killed, RpcError::ServerKilled);
+        }
         let node = server.node();
         if !layer::node_alive(node) {
             // Nothing of a crashed node runs, even if the tester left its server registered.
@@ -200,6 +211,8 @@ impl ClientEnd {
             end: self.id,
             server: slot,
         });
+        // The next held request may go: its handler starts after this one's first step.
+        drop(held);
         let result = match run_on(node, method, handler).await {
             Ok(result) => Some(result),
             Err(task) => self.wait(net, slot, &server, task).await,
@@ -239,6 +252,43 @@ impl ClientEnd {
         }
     }
 
+    /// Waits at the hold (`Network::hold_requests`) if this end's requests are held, until its
+    /// turn comes: the hold is off and no request sent before it still waits. Returns the turn,
+    /// to be given up once the request is dispatched or dropped; `None` if it never waited.
+    async fn wait_at_hold<'a>(
+        &self,
+        net: &'a NetShared,
+        seq: u64,
+        method: &str,
+    ) -> Option<HeldTurn<'a>> {
+        {
+            let mut st = net.state.lock();
+            let end = &mut st.ends[self.id as usize];
+            if !end.hold_requests.holds_arrival(&end.held) {
+                return None;
+            }
+            end.held.insert(seq);
+        }
+        tracing::debug!(kind = "net", "{method} via {}: held", self.name);
+        let turn = HeldTurn {
+            net,
+            end: self.id,
+            seq,
+        };
+        loop {
+            let mut changed = pin!(net.changed.notified());
+            changed.as_mut().enable();
+            {
+                let st = net.state.lock();
+                let end = &st.ends[self.id as usize];
+                if end.hold_requests == RequestHold::Pass && end.held.first() == Some(&seq) {
+                    return Some(turn);
+                }
+            }
+            changed.await;
+        }
+    }
+
     /// Waits for a handler that did not finish at once, giving up (`None`) as soon as the end
     /// is disabled or the server deleted or replaced. The handler itself keeps running, as in
     /// MIT, unless its node crashes.
@@ -265,6 +315,23 @@ impl ClientEnd {
 }
 
 type HandlerResult = Result<Vec<u8>, RpcError>;
+
+/// A request's place at the hold of its end. Dropped (dispatched, refused, or its caller gone)
+/// it leaves the hold, and the next held request may go.
+struct HeldTurn<'a> {
+    net: &'a NetShared,
+    end: EndId,
+    seq: u64,
+}
+
+impl Drop for HeldTurn<'_> {
+    fn drop(&mut self) {
+        self.net.state.lock().ends[self.end as usize]
+            .held
+            .remove(&self.seq);
+        self.net.changed.notify_waiters();
+    }
+}
 
 /// Runs a handler as code of `node`: polls it once right here (most handlers finish without
 /// waiting, and this saves a task and a trip through the scheduler), and moves it into a task

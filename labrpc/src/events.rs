@@ -6,6 +6,8 @@ use std::fmt;
 
 use labsim::layer::{DigestEvent, Mixer};
 
+use crate::state::RequestHold;
+
 /// Why a request got no reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DropReason {
@@ -38,6 +40,9 @@ pub(crate) enum NetEvent {
     Connect { end: u32, server: u32 },
     /// End `end` was enabled or disabled.
     Enable { end: u32, enabled: bool },
+    /// The tester changed whether requests on end `end` are held (recorded only when a test
+    /// uses `Network::hold_requests`, so no other run's digest changes).
+    HoldRequests { end: u32, hold: RequestHold },
     /// A server was added under, or deleted from, server slot `server`.
     Server { server: u32, present: bool },
     /// The network's reliability settings changed.
@@ -49,7 +54,10 @@ pub(crate) enum NetEvent {
 }
 
 impl DigestEvent for NetEvent {
-    /// Kinds 3 to 10 (see [`DigestEvent`] for how layers share the numbers).
+    /// Kinds 3 to 10 (see [`DigestEvent`] for how layers share the numbers). A change of an
+    /// end's request hold shares kind 8 with enabling and disabling the end, both being changes
+    /// the tester makes to one end: its last word, 2 to 4, never 0 or 1, tells it apart. So
+    /// labrpc takes no number from the range of the layers still to come.
     fn mix(&self, m: &mut Mixer) {
         match *self {
             NetEvent::Send { end, method, bytes } => {
@@ -82,6 +90,15 @@ impl DigestEvent for NetEvent {
                 m.word(8);
                 m.word(u64::from(end));
                 m.word(u64::from(enabled));
+            }
+            NetEvent::HoldRequests { end, hold } => {
+                m.word(8);
+                m.word(u64::from(end));
+                m.word(match hold {
+                    RequestHold::Pass => 2,
+                    RequestHold::Hold => 3,
+                    RequestHold::Keep => 4,
+                });
             }
             NetEvent::Server { server, present } => {
                 m.word(9);
@@ -121,6 +138,7 @@ impl fmt::Display for NetEvent {
                 write!(f, "end {end} connected to server {server}")
             }
             NetEvent::Enable { end, enabled } => write!(f, "end {end} enabled={enabled}"),
+            NetEvent::HoldRequests { end, hold } => write!(f, "end {end} requests {hold:?}"),
             NetEvent::Server { server, present } => write!(f, "server {server} present={present}"),
             NetEvent::NetMode {
                 reliable,

@@ -59,6 +59,13 @@
 //!   reached a server's dispatch.
 //! * A message (arguments or reply) may encode to at most [`MAX_MESSAGE_BYTES`]: a larger one
 //!   is a bug (a whole log in one message), and fails the run at once, naming the RPC.
+//! * Beyond MIT, for testers that need a message at exactly the wrong moment:
+//!   [`Network::hold_replies`] holds an end's replies until let go;
+//!   [`Network::hold_requests`] holds an end's requests after their travel, before dispatch
+//!   (the handler has not run), and lets them go in send order, each dispatched only if its
+//!   end is still enabled and connected to the same live server, else dropped with no reply;
+//!   [`Network::keep_held_requests`] lets newer requests overtake the held ones. A run that
+//!   uses neither is MIT's network exactly, and its determinism digest is unchanged.
 //! * Where MIT kills the test process (unknown service or method, undecodable bytes), the call
 //!   returns an [`RpcError`] saying what is wrong.
 

@@ -8,7 +8,7 @@ use labsim::layer;
 use crate::end::ClientEnd;
 use crate::events::NetEvent;
 use crate::server::Server;
-use crate::state::{NetShared, NetState};
+use crate::state::{NetShared, NetState, RequestHold};
 
 /// A simulated network with MIT labrpc's semantics (see the crate docs for the full list).
 ///
@@ -91,6 +91,56 @@ impl Network {
         );
         if !hold {
             self.shared.changed.notify_waiters();
+        }
+    }
+
+    /// Holds back (`true`) or lets go (`false`) the requests on end `end`. Not in MIT's labrpc:
+    /// a test uses it to deliver a request at exactly the wrong moment (a stale AppendEntries
+    /// after the follower moved on, say), which the network's travel delays (at most 26 ms)
+    /// never do.
+    ///
+    /// A request that ends its travel while held waits there, before dispatch: its handler has
+    /// not run. Let go, the held requests are dispatched one after the other, in the order they
+    /// were sent, each only if its end is still enabled and connected to the very server it was
+    /// sent to, and that server's node is up; otherwise it gets no reply (`ServerKilled`) and
+    /// its handler never runs, as if the end had been disabled before it was sent. A request
+    /// whose caller gives up waiting (a timeout, a crash of its node) leaves the hold.
+    pub fn hold_requests(&self, end: &str, hold: bool) {
+        let mode = if hold {
+            RequestHold::Hold
+        } else {
+            RequestHold::Pass
+        };
+        self.set_request_hold(end, mode);
+    }
+
+    /// Stops holding new requests on end `end`, but keeps the ones held so far until
+    /// `hold_requests(end, false)`: requests sent from now on overtake them. Not in MIT's
+    /// labrpc: with it a test delivers an old request after newer ones on the same end, as a
+    /// real network may reorder them. Does nothing to an end whose requests are not held.
+    pub fn keep_held_requests(&self, end: &str) {
+        self.set_request_hold(end, RequestHold::Keep);
+    }
+
+    fn set_request_hold(&self, end: &str, mode: RequestHold) {
+        let mut st = self.shared.state.lock();
+        let id = st.end(end);
+        let state = &mut st.ends[id as usize];
+        let mode = match (state.hold_requests, mode) {
+            (RequestHold::Pass, RequestHold::Keep) => RequestHold::Pass,
+            (_, mode) => mode,
+        };
+        let was = std::mem::replace(&mut state.hold_requests, mode);
+        drop(st);
+        if was != mode {
+            layer::record(NetEvent::HoldRequests {
+                end: id,
+                hold: mode,
+            });
+            tracing::debug!(kind = "net", "requests on {end}: {mode:?}");
+            if mode == RequestHold::Pass {
+                self.shared.changed.notify_waiters();
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! The network's state, shared by the tester's handle ([`crate::Network`]) and the peers' ends
 //! ([`crate::ClientEnd`]): which end reaches which server, how reliably, and the counters.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use labsim::layer::{self, NodeId, RunHandle};
@@ -16,8 +16,8 @@ pub(crate) type SlotId = u32;
 
 pub(crate) struct NetShared {
     pub(crate) state: Mutex<NetState>,
-    /// Woken whenever an in-flight call may have lost its server: an end disabled, a server
-    /// deleted or replaced.
+    /// Woken whenever an in-flight call may have lost its server (an end disabled, a server
+    /// deleted or replaced), and whenever a held request or reply may go.
     pub(crate) changed: Notify,
     /// The simulation the network was made in, so that a call from a foreign thread can fail
     /// that run (the foreign thread has no simulation of its own to report to).
@@ -43,8 +43,39 @@ pub(crate) struct EndState {
     pub(crate) server: Option<SlotId>,
     /// Replies to calls on this end wait until this is cleared (`Network::hold_replies`).
     pub(crate) hold_replies: bool,
+    /// Whether requests on this end are held back before dispatch (`Network::hold_requests`).
+    pub(crate) hold_requests: RequestHold,
+    /// The send numbers of the requests waiting at the hold; they go smallest first, so in the
+    /// order they were sent, whatever order their travel delays brought them in.
+    pub(crate) held: BTreeSet<u64>,
+    /// Requests sent on this end so far: the next request's send number.
+    pub(crate) sent: u64,
     /// The node that first called through this end: the only one that may.
     pub(crate) owner: Option<NodeId>,
+}
+
+/// What happens to a request on an end when it has travelled (`Network::hold_requests`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RequestHold {
+    /// Requests go to dispatch; those still held from before go first, in send order.
+    Pass,
+    /// Requests wait at the hold.
+    Hold,
+    /// New requests go to dispatch at once, overtaking those held so far, which keep waiting
+    /// (`Network::keep_held_requests`).
+    Keep,
+}
+
+impl RequestHold {
+    /// Whether a request that has just travelled must wait at the hold: while held, or, while
+    /// the held ones are being let go, behind them, so that all go in send order.
+    pub(crate) fn holds_arrival(self, held: &BTreeSet<u64>) -> bool {
+        match self {
+            RequestHold::Hold => true,
+            RequestHold::Pass => !held.is_empty(),
+            RequestHold::Keep => false,
+        }
+    }
 }
 
 pub(crate) struct ServerSlot {
@@ -100,6 +131,9 @@ impl NetState {
             enabled: false,
             server: None,
             hold_replies: false,
+            hold_requests: RequestHold::Pass,
+            held: BTreeSet::new(),
+            sent: 0,
             owner: None,
         });
         self.end_names.insert(name.to_string(), id);
@@ -125,5 +159,11 @@ impl NetState {
                 .server
                 .as_ref()
                 .is_some_and(|s| Arc::ptr_eq(s, server))
+    }
+
+    /// Whether a held request, let go, may still be dispatched: its end is enabled and still
+    /// connected to the server name it was sent to, and that name still has the very server.
+    pub(crate) fn still_reaches(&self, end: EndId, slot: SlotId, server: &Arc<Server>) -> bool {
+        !self.is_dead(end, slot, server) && self.ends[end as usize].server == Some(slot)
     }
 }

@@ -5,6 +5,7 @@
 
 mod appliers;
 mod extra;
+mod late;
 mod leaders;
 mod part2a;
 mod part2b;

@@ -279,6 +279,20 @@ impl RaftTester {
         self.net.hold_replies(&self.peers.end_name(from, to), hold);
     }
 
+    /// Holds back (or lets go, in send order) the requests peer `from` sends to peer `to`, on
+    /// its current ends, before they reach `to`'s handlers (see `Network::hold_requests`). Not
+    /// in MIT's tester.
+    pub fn hold_requests(&self, from: usize, to: usize, hold: bool) {
+        self.net.hold_requests(&self.peers.end_name(from, to), hold);
+    }
+
+    /// Lets `from`'s newer requests to `to` overtake those held so far, which stay held until
+    /// `hold_requests(from, to, false)` (see `Network::keep_held_requests`). Not in MIT's
+    /// tester.
+    pub fn keep_held_requests(&self, from: usize, to: usize) {
+        self.net.keep_held_requests(&self.peers.end_name(from, to));
+    }
+
     /// Bytes sent on the network so far (MIT's `bytesTotal`).
     pub fn total_bytes(&self) -> u64 {
         self.net.total_bytes()
