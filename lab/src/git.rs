@@ -62,9 +62,23 @@ fn paths(listing: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// The files git tracks in the workspace (in the index, as the working tree may have them).
-pub fn tracked_files(root: &Path) -> Result<Vec<String>, String> {
-    Ok(paths(&git(root, &["ls-files", "-z"])?))
+/// The workspace's files as the developer sees them: tracked, plus new ones git does not
+/// ignore (a test written but not yet committed), minus tracked ones deleted from the tree.
+pub fn working_files(root: &Path) -> Result<Vec<String>, String> {
+    let listed = paths(&git(
+        root,
+        &[
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ],
+    )?);
+    Ok(listed
+        .into_iter()
+        .filter(|rel| root.join(rel).is_file())
+        .collect())
 }
 
 /// The files of the last commit for which `keep(path)` holds, with their committed content.

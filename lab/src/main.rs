@@ -142,6 +142,10 @@ enum Cmd {
         /// Seeds to try per mutant before calling it not caught (at least 1).
         #[arg(long, default_value_t = 20, value_parser = at_least_one::<u64>)]
         seeds: u64,
+        /// Where the mutated copy of the workspace and its build go (relative to the
+        /// workspace). Give each concurrent `cargo lab mutants` its own.
+        #[arg(long, default_value = "target/mutants")]
+        scratch: PathBuf,
     },
 }
 
@@ -382,8 +386,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Mutants { names, seeds } => {
-            let caught = mutants::run(&root, &names, seeds)?;
+        Cmd::Mutants {
+            names,
+            seeds,
+            scratch,
+        } => {
+            let caught = mutants::run(&root, &names, seeds, &root.join(scratch))?;
             Ok(exit(caught))
         }
     }

@@ -3,13 +3,15 @@
 //!
 //! A mutant's file starts with a header of `# field: value` lines (mutant, lab, bug, why,
 //! caught-by), followed by a diff from the workspace root. The mutant is applied to a scratch
-//! copy of the workspace under `target/mutants/src`; files are copied only when they differ, so
-//! that cargo rebuilds only what the mutant touched. The workspace itself never changes.
+//! copy of the workspace (by default under `target/mutants/src`, built in
+//! `target/mutants/target`): its files as the working tree has them, committed or not (a new
+//! test counts before it is committed), copied only when they differ, so that cargo rebuilds
+//! only what the mutant touched. The workspace itself never changes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::git::tracked_files;
+use crate::git::working_files;
 use crate::suite::{grader_tests, Build};
 
 /// One mutant, as its header describes it.
@@ -28,8 +30,9 @@ pub struct Verdict {
 }
 
 /// Runs the mutants whose names start with one of `names` (all if empty) over up to `seeds`
-/// seeds each, prints the table, and returns whether every one was caught.
-pub fn run(root: &Path, names: &[String], seeds: u64) -> Result<bool, String> {
+/// seeds each, in the scratch directory `scratch`, prints the table, and returns whether every
+/// one was caught.
+pub fn run(root: &Path, names: &[String], seeds: u64, scratch: &Path) -> Result<bool, String> {
     let mutants = load(&root.join("mutants"))?;
     let selected: Vec<&Mutant> = mutants
         .iter()
@@ -38,13 +41,14 @@ pub fn run(root: &Path, names: &[String], seeds: u64) -> Result<bool, String> {
     if selected.is_empty() {
         return Err("no mutant matches".into());
     }
-    let scratch = root.join("target/mutants/src");
+    let target = scratch.join("target");
+    let scratch = scratch.join("src");
     let mut rows = Vec::new();
     for mutant in &selected {
         eprintln!("mutant {} ({})...", mutant.name, mutant.lab);
         sync(root, &scratch)?;
         apply(&scratch, &mutant.patch)?;
-        let verdict = try_seeds(root, &scratch, mutant, seeds)?;
+        let verdict = try_seeds(&scratch, &target, mutant, seeds)?;
         eprintln!(
             "  {}",
             match &verdict.caught {
@@ -110,9 +114,10 @@ fn parse(path: &Path) -> Result<Mutant, String> {
     })
 }
 
-/// Makes `scratch` hold exactly the workspace's tracked files, writing only those that differ.
+/// Makes `scratch` hold the workspace's files as they are in the working tree, writing only
+/// those that differ.
 fn sync(root: &Path, scratch: &Path) -> Result<(), String> {
-    for rel in tracked_files(root)? {
+    for rel in working_files(root)? {
         let (from, to) = (root.join(&rel), scratch.join(&rel));
         let want = std::fs::read(&from).map_err(|e| format!("{rel}: {e}"))?;
         if std::fs::read(&to).ok().as_deref() != Some(&want[..]) {
@@ -149,12 +154,12 @@ fn apply(scratch: &Path, patch: &Path) -> Result<(), String> {
 }
 
 /// Builds the mutant's lab and runs its grader tests on seeds 1, 2, ... until one fails.
-fn try_seeds(root: &Path, scratch: &Path, m: &Mutant, seeds: u64) -> Result<Verdict, String> {
+fn try_seeds(scratch: &Path, target: &Path, m: &Mutant, seeds: u64) -> Result<Verdict, String> {
     let build = Build {
         reference: true,
         release: true,
         root: scratch.to_path_buf(),
-        target_dir: Some(root.join("target/mutants/target")),
+        target_dir: Some(target.to_path_buf()),
     };
     let tests = grader_tests(&build, &[m.lab.as_str()])?;
     let binary = &tests.first().ok_or("the lab has no grader tests")?.binary;
