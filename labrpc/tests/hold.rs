@@ -74,7 +74,11 @@ fn held_requests_wait_and_go_in_send_order() {
         let first = spawn_call(&end, 1);
         tokio::time::sleep(Duration::from_millis(1)).await;
         net.set_latency(Duration::from_millis(5));
-        let others = [spawn_call(&end, 2), spawn_call(&end, 3)];
+        // Sent 1 ms apart: tasks spawned at one instant may run in either order (the seed
+        // decides), and so send in either order.
+        let second = spawn_call(&end, 2);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let others = [second, spawn_call(&end, 3)];
         tokio::time::sleep(Duration::from_secs(30)).await;
         assert!(ran.lock().is_empty(), "a held request was dispatched");
         assert_eq!(net.count("s"), 0);
@@ -201,13 +205,20 @@ fn holding_requests_is_deterministic() {
                 let ran = add_log_server(&net, "s");
                 let end = connected_end(&net, "c", "s");
                 net.hold_requests("c", true);
-                let calls: Vec<_> = (0..20).map(|n| spawn_call(&end, n)).collect();
+                // One task sends the 20 calls in order (`join_all` polls them first in order);
+                // their travel delays, drawn at random, make them arrive in another.
+                let e = end.clone();
+                let calls = sim::spawn(async move {
+                    let calls = (0..20).map(|n| {
+                        let e = e.clone();
+                        async move { e.call(&Record(n)).await }
+                    });
+                    futures::future::join_all(calls).await
+                });
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 net.hold_requests("c", false);
-                for call in calls {
-                    // On the unreliable network some fail: it is the order that counts.
-                    let (_result, _at) = call.await.unwrap();
-                }
+                // On the unreliable network some fail: it is the order that counts.
+                let _results = calls.await.unwrap();
                 let ran = ran.lock().clone();
                 ran
             })

@@ -129,6 +129,8 @@ pub(crate) struct Shared {
     pub(crate) time_limit: Duration,
     /// The tester's step and clerk calls in flight (see `activity`).
     pub(crate) activity: Mutex<crate::activity::Activity>,
+    /// The order of tasks ready at one instant (see `schedule`).
+    pub(crate) schedule: crate::schedule::Explorer,
 }
 
 /// How far past the time limit the deadlock sentinel waits (see [`Shared::sentinel`]). Far
@@ -153,6 +155,7 @@ impl Shared {
             start: OnceLock::new(),
             time_limit,
             activity: Mutex::new(Default::default()),
+            schedule: Default::default(),
         }
     }
 

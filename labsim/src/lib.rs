@@ -65,6 +65,15 @@
 //! builds tokio with `--cfg tokio_unstable` for this, in `.cargo/config.toml`), so either form
 //! replays; `biased;` still says what you mean.
 //!
+//! # Schedules
+//!
+//! Many events fall on the same virtual instant (a reliable network delivers after exactly
+//! 5 ms; timers of equal length fire together). Which of the tasks ready at one instant runs
+//! first depends on the seed, as goroutine scheduling varies in MIT's Go labs: code that is
+//! right only in one order fails on some seed, and that seed replays it. Each seed still gives
+//! one run, bit for bit. [`RunSettings::explore_schedules`] turns this off (tokio's first-in,
+//! first-out order for every seed), for comparing.
+//!
 //! Not a rule but a diagnosis: a run in which every task waits and no timer is pending is a
 //! deadlock. The simulation finds it itself, at the virtual time it happened, and names the
 //! nodes still waiting.
@@ -90,6 +99,7 @@ mod node;
 mod random;
 mod rng;
 mod runtime;
+mod schedule;
 mod site;
 mod tester;
 mod thread_probe;

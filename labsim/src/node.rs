@@ -227,7 +227,11 @@ fn tracked<F: Future>(
     let count = TrackedTask(shared);
     async move {
         let count = count;
-        poll_as(&count.0, role, site, future).await
+        let shared = &count.0;
+        shared
+            .schedule
+            .explore(poll_as(shared, role, site, future))
+            .await
     }
 }
 

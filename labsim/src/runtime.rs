@@ -45,6 +45,10 @@ pub struct RunSettings {
     /// The `tracing` subscriber that hears the run's events, and only this run's (the harness's
     /// [`Trace`](crate::trace::Trace) converts into one: `Some(trace.clone().into())`).
     pub subscriber: Option<tracing::Dispatch>,
+    /// Explore schedules (default): the order in which tasks ready at the same virtual instant
+    /// run depends on the seed, as goroutine scheduling varies in MIT's Go labs. Off, tokio's
+    /// FIFO order decides, the same for every seed (see the crate docs, "Schedules").
+    pub explore_schedules: bool,
 }
 
 impl RunSettings {
@@ -58,6 +62,7 @@ impl RunSettings {
             blocked_after: Duration::from_secs(2),
             thread_name: std::thread::current().name().unwrap_or("sim").to_string(),
             subscriber: None,
+            explore_schedules: true,
         }
     }
 }
@@ -95,6 +100,9 @@ where
 {
     install_panic_hook();
     let shared = Arc::new(Shared::new(settings.time_limit));
+    if settings.explore_schedules {
+        shared.schedule.start(settings.seed);
+    }
     let (tx, rx) = mpsc::channel();
     let thread_settings = settings.clone();
     let thread_shared = shared.clone();
