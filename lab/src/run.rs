@@ -1,14 +1,16 @@
-//! Running one grader test on one seed, in its own process, and reading what happened.
+//! Running one grader test on a few seeds, in one process, and reading what happened.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use labsim::harness::{Profile, ReplayCommand, TestTarget};
 
 use crate::suite::{Build, GraderTest, GRADER_BINARY};
 
-/// A run that takes longer than this in wall time is killed. The simulation's own watchdog
+/// A run that takes longer than this in wall time (a process running several seeds: with no
+/// seed finishing for this long) is killed. The simulation's own watchdog
 /// stops deadlocks and busy loops much sooner; this only guards against what it cannot see.
 const WALL_LIMIT: Duration = Duration::from_secs(600);
 
@@ -47,14 +49,24 @@ impl RunResult {
     }
 }
 
-/// Runs `test` on `seed`; `check_determinism` runs it twice and compares.
-pub fn run_test(test: &GraderTest, seed: u64, check_determinism: bool) -> RunResult {
+/// Runs `test` on seeds `first..first + count` in one process (`LAB_SEEDS`: one process per
+/// seed costs a third more CPU than the runs themselves on the short tests); with
+/// `check_determinism`, runs each seed twice and compares. Returns the seeds' results in
+/// order, as far as the process got: it stops at the first failing seed (the harness does), so
+/// the seeds after a failure are missing from the result and the caller runs them again.
+pub fn run_seeds(
+    test: &GraderTest,
+    first: u64,
+    count: u64,
+    check_determinism: bool,
+) -> Vec<RunResult> {
+    // allowed: the tool times child processes, outside any simulation
     let start = Instant::now();
     let mut cmd = Command::new(&test.binary);
     cmd.args(["--exact", &test.name, "--test-threads=1", "--nocapture"])
-        .env("LAB_SEED", seed.to_string())
+        .env("LAB_SEED", first.to_string())
+        .env("LAB_SEEDS", count.to_string())
         .env("LAB_RESULT_LINES", "1")
-        .env_remove("LAB_SEEDS")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -63,16 +75,18 @@ pub fn run_test(test: &GraderTest, seed: u64, check_determinism: bool) -> RunRes
     } else {
         cmd.env_remove("LAB_CHECK_DETERMINISM");
     }
-    let mut result = RunResult::without_verdict(seed);
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
+            let mut result = RunResult::without_verdict(first);
             result.message = format!("cannot run {}: {e}", test.binary.display());
-            return result;
+            return vec![result];
         }
     };
-    let stdout = read_in_background(child.stdout.take());
-    let stderr = read_in_background(child.stderr.take());
+    // allowed: progress of a child process, for the tool's wall limit
+    let progress = Arc::new(Mutex::new(Instant::now()));
+    let stdout = read_in_background(child.stdout.take(), Some(progress.clone()));
+    let stderr = read_in_background(child.stderr.take(), None);
     let mut exited_ok = false;
     let killed = loop {
         match child.try_wait() {
@@ -80,7 +94,7 @@ pub fn run_test(test: &GraderTest, seed: u64, check_determinism: bool) -> RunRes
                 exited_ok = status.success();
                 break false;
             }
-            Ok(None) if start.elapsed() > WALL_LIMIT => {
+            Ok(None) if progress.lock().expect("progress lock").elapsed() > WALL_LIMIT => {
                 let _ = child.kill();
                 let _ = child.wait();
                 break true;
@@ -90,37 +104,104 @@ pub fn run_test(test: &GraderTest, seed: u64, check_determinism: bool) -> RunRes
             Err(_) => break false,
         }
     };
-    result.wall = start.elapsed();
+    let wall = start.elapsed();
     let out = stdout.join().unwrap_or_default() + &stderr.join().unwrap_or_default();
-    parse_output(&out, &mut result);
-    if result.status == "crashed" && exited_ok && out.contains("test result: ok. 1 passed") {
+    let mut results = parse_runs(&out, first, count);
+    let finished = results.iter().filter(|r| r.status != "crashed").count() as u64;
+    if finished == count && !exited_ok && results.iter().all(RunResult::passed) {
+        // Every seed passed, yet the process failed: say so on the last one.
+        let last = results.last_mut().expect("count >= 1");
+        last.status = "crashed".into();
+        last.message = "the test process failed after its last seed passed".into();
+    }
+    if results.is_empty() && exited_ok && out.contains("test result: ok. 1 passed") {
         // A grader test that does not run in a simulation prints no verdict line, and the seed
         // does not matter to it. (None does today; the graders' unit tests, which do not, are
         // not grader tests: see `suite::classify`.)
-        result.status = "ok".into();
+        results = (first..first + count)
+            .map(|seed| RunResult {
+                status: "ok".into(),
+                ..RunResult::without_verdict(seed)
+            })
+            .collect();
     }
-    if killed {
-        result.status = "killed".into();
-        result.message = format!(
-            "still running after {} s of wall time",
-            WALL_LIMIT.as_secs()
-        );
+    if results.len() as u64 == finished && finished < count {
+        // The process ended (or was killed) before the next seed's verdict.
+        let mut result = RunResult::without_verdict(first + finished);
+        result.message = out
+            .lines()
+            .find(|l| l.contains("panicked at") || l.contains("error"))
+            .unwrap_or("the test process ended without a verdict")
+            .to_string();
+        if killed {
+            result.status = "killed".into();
+            result.message = format!("no verdict after {} s of wall time", WALL_LIMIT.as_secs());
+        }
+        results.push(result);
     }
-    result
+    // Each seed's share of the process's wall time (the tool does not time seeds one by one).
+    let share = wall / results.len().max(1) as u32;
+    for result in &mut results {
+        result.wall = share;
+    }
+    results
 }
 
+/// Reads `pipe` to its end on a thread of its own; with `progress`, notes the moment of each
+/// `lab-result` line (a seed finished), for the wall limit.
 fn read_in_background<R: Read + Send + 'static>(
     pipe: Option<R>,
+    progress: Option<Arc<Mutex<Instant>>>,
 ) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut text = String::new();
-        if let Some(mut pipe) = pipe {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            text = String::from_utf8_lossy(&bytes).into_owned();
+        let Some(pipe) = pipe else {
+            return text;
+        };
+        let mut reader = BufReader::new(pipe);
+        let mut line = Vec::new();
+        while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+            let piece = String::from_utf8_lossy(&line);
+            if let (Some(progress), true) = (&progress, piece.contains("lab-result ")) {
+                // allowed: progress of a child process, for the tool's wall limit
+                *progress.lock().expect("progress lock") = Instant::now();
+            }
+            text.push_str(&piece);
+            line.clear();
         }
         text
     })
+}
+
+/// The runs of seeds `first..first + count` in one process's output, in order: one per
+/// `lab-result` line, each with the diagnosis and the RPC count printed before it.
+fn parse_runs(out: &str, first: u64, count: u64) -> Vec<RunResult> {
+    let mut results = Vec::new();
+    let mut lines = Vec::new();
+    for line in out.lines() {
+        lines.push(line);
+        if let Some(at) = line.find("lab-result ") {
+            let seed = line[at..]
+                .split_whitespace()
+                .find_map(|f| f.strip_prefix("seed=")?.parse().ok())
+                .unwrap_or(first + results.len() as u64);
+            let mut result = RunResult::without_verdict(seed);
+            parse_output(&lines.join("\n"), &mut result);
+            if !result.passed() {
+                // The diagnosis is in the panic message, on stderr, after every result line.
+                let diagnosis = format!("seed {seed}, virtual time");
+                if let Some(found) = out.lines().find(|l| l.starts_with(&diagnosis)) {
+                    result.message = found.to_string();
+                }
+            }
+            results.push(result);
+            lines.clear();
+            if results.len() as u64 == count {
+                break;
+            }
+        }
+    }
+    results
 }
 
 /// Reads the `lab-result` line, the failure's diagnosis and the RPC count: the `rpcs` field
@@ -231,6 +312,37 @@ mod tests {
             &mut r,
         );
         assert_eq!((r.status.as_str(), r.rpcs), ("ok", None));
+    }
+
+    #[test]
+    fn reads_each_seed_of_a_process_that_ran_several() {
+        // Seeds 5 and 6 pass, seed 7 fails: its diagnosis is in the panic message on stderr,
+        // after the result lines; seed 8 never ran.
+        let out = "Test (2A): initial election ...\n  ... Passed --   3.1  3   58     572    0\n\
+                   lab-result seed=5 status=ok virtual_ms=3100\n\
+                   Test (2A): initial election ...\n  ... Passed --   3.0  3   60     580    0\n\
+                   lab-result seed=6 status=ok virtual_ms=3000\n\
+                   Test (2A): initial election ...\n\
+                   lab-result seed=7 status=deadlock virtual_ms=1000\n\
+                   thread 'x' panicked at src/lib.rs:1:1:\n\
+                   seed 7, virtual time 1.000 s: deadlock: every task waits\n";
+        let runs = parse_runs(out, 5, 4);
+        let seen: Vec<_> = runs
+            .iter()
+            .map(|r| (r.seed, r.status.as_str(), r.rpcs))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (5, "ok", Some(58)),
+                (6, "ok", Some(60)),
+                (7, "deadlock", None)
+            ]
+        );
+        assert_eq!(
+            runs[2].message,
+            "seed 7, virtual time 1.000 s: deadlock: every task waits"
+        );
     }
 
     #[test]
