@@ -107,8 +107,7 @@ pub fn run_seeds(
     let wall = start.elapsed();
     let out = stdout.join().unwrap_or_default() + &stderr.join().unwrap_or_default();
     let mut results = parse_runs(&out, first, count);
-    let finished = results.iter().filter(|r| r.status != "crashed").count() as u64;
-    if finished == count && !exited_ok && results.iter().all(RunResult::passed) {
+    if results.len() as u64 == count && !exited_ok && results.iter().all(RunResult::passed) {
         // Every seed passed, yet the process failed: say so on the last one.
         let last = results.last_mut().expect("count >= 1");
         last.status = "crashed".into();
@@ -125,14 +124,11 @@ pub fn run_seeds(
             })
             .collect();
     }
-    if results.len() as u64 == finished && finished < count {
+    let finished = results.len() as u64;
+    if finished < count {
         // The process ended (or was killed) before the next seed's verdict.
         let mut result = RunResult::without_verdict(first + finished);
-        result.message = out
-            .lines()
-            .find(|l| l.contains("panicked at") || l.contains("error"))
-            .unwrap_or("the test process ended without a verdict")
-            .to_string();
+        result.message = first_error_line(&out);
         if killed {
             result.status = "killed".into();
             result.message = format!("no verdict after {} s of wall time", WALL_LIMIT.as_secs());
@@ -231,12 +227,16 @@ fn parse_output(out: &str, result: &mut RunResult) {
     }
     result.rpcs = result_line_rpcs.or(passed_line_rpcs);
     if result.status != "ok" && result.message.is_empty() {
-        result.message = out
-            .lines()
-            .find(|l| l.contains("panicked at") || l.contains("error"))
-            .unwrap_or("the test process ended without a verdict")
-            .to_string();
+        result.message = first_error_line(out);
     }
+}
+
+/// The line of `out` that best says why a run gave no verdict of its own.
+fn first_error_line(out: &str) -> String {
+    out.lines()
+        .find(|l| l.contains("panicked at") || l.contains("error"))
+        .unwrap_or("the test process ended without a verdict")
+        .to_string()
 }
 
 /// What a failed run prints the moment it fails, progress bar or not: a run interrupted later

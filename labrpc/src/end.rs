@@ -128,7 +128,6 @@ impl ClientEnd {
         let end = &mut st.ends[self.id as usize];
         let seq = end.sent;
         end.sent += 1;
-        let end = &st.ends[self.id as usize];
         let server = match (end.enabled, end.server) {
             (true, Some(slot)) => st.servers[slot as usize].server.clone().map(|s| (slot, s)),
             _ => None,
