@@ -12,10 +12,11 @@
 //! `read_persist`. Fill in the places marked `Your code here (2A)` (2B, ...), part by part.
 //! The tester calls the methods of [`crate::api::Raft`]: keep their signatures.
 //!
-//! The grader runs MIT's tests by name, plus three of its own that set up a classic bug's
-//! moment on purpose (a restarted voter, a late vote, a late AppendEntries reply). All through
-//! every test it checks that no two peers ever lead the same term, whether or not they are
-//! connected: it samples `get_state()` every 5 ms, so keep that call cheap and correct.
+//! The grader runs MIT's tests by name, plus some of its own that set up a classic bug's moment
+//! on purpose (a restarted voter, a late vote, a late AppendEntries or its reply, a late
+//! InstallSnapshot). All through every test it checks that no two peers ever lead the same
+//! term, whether or not they are connected: it samples `get_state()` every 5 ms, so keep that
+//! call cheap and correct.
 //!
 //! # 2A: leader election
 //!
@@ -86,7 +87,14 @@
 //! * Every index computation now needs the offset of the snapshot: write two helpers (log index
 //!   to vector position and back) and use them everywhere.
 //! * Never send the service a snapshot older than what it has applied, and never apply a
-//!   command after delivering a snapshot that covers it.
+//!   command after delivering a snapshot that covers it. An InstallSnapshot that reaches no
+//!   further than your commit index (a late one, or a repeat) adds nothing: ignore it. The
+//!   tester fails a snapshot on the apply channel whose index is below the last one applied.
+//! * The service takes time, as a real one does: the tester's may call `snapshot(index)`
+//!   hundreds of ms after it applied `index`, and meanwhile an InstallSnapshot from the leader
+//!   may have given you a newer snapshot. A call whose `index` is at or behind your latest
+//!   snapshot's must then be ignored: that part of the log is gone already, and the snapshot
+//!   you hold is newer than the one offered.
 //! * After a restart, read the snapshot back and keep it: the next `save` must pass it again, or
 //!   it is lost (`snapshot_init_2d`).
 //! * The restart contract: the service restores itself from the persister's snapshot (the

@@ -12,6 +12,9 @@
 //! peer's node, through [`PeerRaft`]: a task the call spawns dies with the peer, and a panic in
 //! it is the peer's. The appliers (`appliers.rs`) are the tester's tasks on the peer's node
 //! (`Node::spawn_tester`): a crash stops them, and a failed check in them is the tester's.
+//!
+//! Beyond MIT: the snapshot applier is a service that takes seeded random time
+//! ([`ServiceTime`]), and a test can stall any peer's service ([`RaftTester::stall_service`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
@@ -27,7 +30,7 @@ use raft::Persister;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::appliers::{applier, applier_snap, Applied};
+use crate::appliers::{applier, applier_snap, Applied, ServiceClock, ServiceTime};
 use crate::leaders::{Leaders, SAMPLE_INTERVAL};
 
 /// MIT's `RaftElectionTimeout`: the tests give an election a second to complete.
@@ -108,6 +111,7 @@ impl PeerRaft {
 /// against the others (MIT's `start1`).
 struct RaftPeers {
     applied: Arc<Mutex<Applied>>,
+    services: Arc<Mutex<ServiceTime>>,
     snapshot: bool,
 }
 
@@ -139,12 +143,13 @@ impl ServerKind for RaftPeers {
         let raft = node.enter(|| Raft::new(ends, i, persister, tx));
         let peer = PeerRaft(OnNode::hosted(node.clone(), raft.clone()));
         let applied = self.applied.clone();
+        let clock = ServiceClock::new(i, node.id(), self.services.clone(), self.snapshot);
         // The applier is the tester's code, but lives and dies with the peer, like the one MIT
         // runs per peer: a crash stops it, and a failed check in it is the tester's.
         if self.snapshot {
-            node.spawn_tester(applier_snap(i, applied, peer, rx));
+            node.spawn_tester(applier_snap(i, applied, clock, peer, rx));
         } else {
-            node.spawn_tester(applier(i, applied, rx));
+            node.spawn_tester(applier(i, applied, clock, rx));
         }
         raft
     }
@@ -172,6 +177,7 @@ pub struct RaftTester {
     net: Network,
     peers: Cluster<RaftPeers>,
     applied: Arc<Mutex<Applied>>,
+    services: Arc<Mutex<ServiceTime>>,
     begin: Mutex<Option<Begin>>,
     leaders: Mutex<Leaders>,
 }
@@ -184,8 +190,10 @@ impl RaftTester {
         net.set_reliable(!unreliable);
         net.set_long_delays(true);
         let applied = Arc::new(Mutex::new(Applied::new(n)));
+        let services = Arc::new(Mutex::new(ServiceTime::new(n)));
         let kind = RaftPeers {
             applied: applied.clone(),
+            services: services.clone(),
             snapshot,
         };
         let cfg = Arc::new(RaftTester {
@@ -193,6 +201,7 @@ impl RaftTester {
             peers: Cluster::new(kind, &EndMaker::new(net.clone()), Links::Switched, n),
             net,
             applied,
+            services,
             begin: Mutex::new(None),
             leaders: Mutex::new(Leaders::default()),
         });
@@ -291,6 +300,31 @@ impl RaftTester {
     /// tester.
     pub fn keep_held_requests(&self, from: usize, to: usize) {
         self.net.keep_held_requests(&self.peers.end_name(from, to));
+    }
+
+    /// Whether the snapshot appliers take seeded random time (on by default; see
+    /// [`ServiceTime`]). A test that times the services itself turns it off. Not in MIT's
+    /// tester.
+    pub fn set_service_time(&self, random: bool) {
+        self.services.lock().set_random(random);
+    }
+
+    /// Stalls peer `i`'s service (its applier, either kind) for `d` from now: it handles no
+    /// message from Raft and, if it is between applying a command and asking for a snapshot,
+    /// makes no `snapshot` call. Raft goes on meanwhile: its deliveries queue up on the apply
+    /// channel. A stall of zero ends the current one. Not in MIT's tester.
+    pub fn stall_service(&self, i: usize, d: Duration) {
+        self.services.lock().stall(i, d);
+    }
+
+    /// The last index the snapshot peer `i` has persisted covers (0 if none): the tester's
+    /// snapshots name their index. Not in MIT's tester.
+    pub fn persisted_snapshot_index(&self, i: usize) -> u64 {
+        let snapshot = self.peers.persisters()[i].read_snapshot();
+        if snapshot.is_empty() {
+            return 0;
+        }
+        labgob::decode::<(u64, Vec<Option<Cmd>>)>(&snapshot).map_or(0, |(index, _)| index)
     }
 
     /// Bytes sent on the network so far (MIT's `bytesTotal`).
