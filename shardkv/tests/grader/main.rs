@@ -11,9 +11,11 @@
 //! | `concurrent.rs` | clerks appending during configuration changes and restarts |
 //! | `unreliable.rs` | the same on an unreliable network, with a linearizability check |
 //! | `challenge.rs` | shard deletion (challenge 1), unaffected and partial shard access (2) |
+//! | `late.rs` | not MIT's: a Pull reply delivered late, after the group moved on |
 
 mod challenge;
 mod concurrent;
+mod late;
 /// The shard masters as the shardmaster tester starts them: one copy for both testers.
 #[path = "../../../shardmaster/tests/grader/masters.rs"]
 mod masters;

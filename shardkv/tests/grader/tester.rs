@@ -8,14 +8,15 @@
 //! (the tester's shard master clerk's too) as code of the clerk's own node (`labtest::OnNode`):
 //! what lab code spawns, and what it panics, is its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use labrpc::sim;
-use labrpc::{Network, Service};
+use labrpc::{ClientEnd, Network, Service};
 use labtest::{Boot, Cluster, EndMaker, Links, OnNode, ServerKind, ServerName};
+use parking_lot::Mutex;
 use raft::Persister;
 use shardkv::api::{Clerk, ShardKv};
 use shardkv::MakeEnd;
@@ -40,6 +41,62 @@ struct GroupServers {
     gid: Gid,
     max_raft_state: Option<usize>,
     ends: EndMaker,
+    wires: Arc<Mutex<Wires>>,
+}
+
+/// Not in MIT's tester: the ends made on demand (servers' `make_end` to other groups, clerks'
+/// to the groups), so that a test can hold their messages back or cut a server off
+/// ([`ShardKvTester::hold_requests`], [`ShardKvTester::hold_replies`],
+/// [`ShardKvTester::cut_off`]). What a test asks for applies to the ends made so far and to
+/// those made later.
+#[derive(Default)]
+struct Wires {
+    /// Every end made on demand: its owner (a server's or a clerk's node), the server it goes
+    /// to, and its name.
+    made: Vec<(String, String, String)>,
+    /// (owner, server) pairs whose requests are held back.
+    held_requests: BTreeSet<(String, String)>,
+    /// (owner, server) pairs whose replies are held back.
+    held_replies: BTreeSet<(String, String)>,
+    /// Servers cut off: no end made on demand to or from them works.
+    cut: BTreeSet<String>,
+}
+
+impl Wires {
+    /// Sets up a new end from `owner` to `server` as the test asked so far.
+    fn wire(&self, net: &Network, owner: &str, server: &str, end: &str) {
+        let pair = (owner.to_string(), server.to_string());
+        if self.held_requests.contains(&pair) {
+            net.hold_requests(end, true);
+        }
+        if self.held_replies.contains(&pair) {
+            net.hold_replies(end, true);
+        }
+        if self.cut.contains(owner) || self.cut.contains(server) {
+            net.enable(end, false);
+        }
+    }
+}
+
+/// What [`ShardKvTester::hold_requests`] and [`ShardKvTester::hold_replies`] hold back.
+#[derive(Clone, Copy)]
+enum Held {
+    Requests,
+    Replies,
+}
+
+/// A `make_end` for `owner` that makes its ends through `ends`, recorded in `wires`.
+fn make_end(ends: &EndMaker, wires: &Arc<Mutex<Wires>>, owner: String) -> MakeEnd {
+    let make = ends.on_demand(owner.clone());
+    let (net, wires) = (ends.net().clone(), wires.clone());
+    Arc::new(move |server: &str| -> ClientEnd {
+        let end = make(server);
+        let mut wires = wires.lock();
+        wires.wire(&net, &owner, server, end.name());
+        let made = (owner.clone(), server.to_string(), end.name().to_string());
+        wires.made.push(made);
+        end
+    })
 }
 
 impl ServerKind for GroupServers {
@@ -55,7 +112,7 @@ impl ServerKind for GroupServers {
     }
 
     fn start(&self, boot: Boot<Persister>) -> ShardKv {
-        let make_end: MakeEnd = Arc::new(self.ends.on_demand(boot.node.name().to_string()));
+        let make_end = make_end(&self.ends, &self.wires, boot.node.name().to_string());
         let (max, gid) = (self.max_raft_state, self.gid);
         let Boot {
             me,
@@ -114,6 +171,8 @@ pub struct ShardKvTester {
     /// The tester's own shard master clerk (MIT's `mck`), on its node. An async lock: calls
     /// await under it.
     mck: tokio::sync::Mutex<OnNode<shardmaster::api::Clerk>>,
+    /// The ends made on demand, shared with every server's and clerk's `make_end`.
+    wires: Arc<Mutex<Wires>>,
 }
 
 impl ShardKvTester {
@@ -133,12 +192,14 @@ impl ShardKvTester {
             NCTRLERS,
         );
         ctrlers.start_all();
+        let wires = Arc::new(Mutex::new(Wires::default()));
         let groups = (0..NGROUPS)
             .map(|gi| {
                 let kind = GroupServers {
                     gid: FIRST_GID + gi as Gid,
                     max_raft_state,
                     ends: ends.clone(),
+                    wires: wires.clone(),
                 };
                 Cluster::new(kind, &ends, Links::AlwaysUp, N).with_ends_to(ctrlers.server_names())
             })
@@ -151,6 +212,7 @@ impl ShardKvTester {
             ctrlers,
             groups,
             mck: tokio::sync::Mutex::new(mck),
+            wires,
         });
         for gi in 0..NGROUPS {
             cfg.start_group(gi);
@@ -195,8 +257,93 @@ impl ShardKvTester {
         let owner = self.ends.fresh_name("clerk");
         let (_, mut ends) = self.ctrlers.client_ends(&owner);
         sim::shuffle(&mut ends);
-        let make_end: MakeEnd = Arc::new(self.ends.on_demand(owner.clone()));
+        let make_end = make_end(&self.ends, &self.wires, owner.clone());
         TestClerk(OnNode::new(owner, || Clerk::new(ends, make_end)))
+    }
+
+    /// The name of server `i` of group index `gi` (as in the configurations' groups).
+    pub fn server_name(&self, gi: usize, i: usize) -> String {
+        self.groups[gi].server_name(i)
+    }
+
+    /// The server of group index `gi` that believes it leads in the highest term, if any (a
+    /// server cut off from its group may still believe it leads an older term).
+    pub fn leader(&self, gi: usize) -> Option<usize> {
+        let mut leader: Option<(u64, usize)> = None;
+        self.groups[gi].for_each_running(|i, kv| {
+            let (term, leads) = kv.enter(|kv| kv.get_state());
+            if leads && leader.is_none_or(|(t, _)| term > t) {
+                leader = Some((term, i));
+            }
+        });
+        leader.map(|(_, i)| i)
+    }
+
+    /// Not in MIT's tester: holds back (`true`) or lets go (`false`) the requests that server
+    /// `i` of group index `gi` sends to the servers of group index `to` (its `make_end`'s ends:
+    /// Pulls and the like). See `Network::hold_requests`: a held request waits before dispatch,
+    /// and is dispatched when let go.
+    pub fn hold_requests(&self, gi: usize, i: usize, to: usize, hold: bool) {
+        self.hold(gi, i, to, Held::Requests, hold);
+    }
+
+    /// Not in MIT's tester: holds back (`true`) or lets go (`false`) the replies to the requests
+    /// that server `i` of group index `gi` sends to the servers of group index `to`. See
+    /// `Network::hold_replies`: the handler has run, and its reply waits until let go.
+    pub fn hold_replies(&self, gi: usize, i: usize, to: usize, hold: bool) {
+        self.hold(gi, i, to, Held::Replies, hold);
+    }
+
+    fn hold(&self, gi: usize, i: usize, to: usize, what: Held, hold: bool) {
+        let owner = self.server_name(gi, i);
+        let servers = self.groups[to].server_names();
+        let mut wires = self.wires.lock();
+        let set = match what {
+            Held::Requests => &mut wires.held_requests,
+            Held::Replies => &mut wires.held_replies,
+        };
+        for server in &servers {
+            let pair = (owner.clone(), server.clone());
+            if hold {
+                set.insert(pair);
+            } else {
+                set.remove(&pair);
+            }
+        }
+        for (o, server, end) in &wires.made {
+            if *o == owner && servers.contains(server) {
+                match what {
+                    Held::Requests => self.net().hold_requests(end, hold),
+                    Held::Replies => self.net().hold_replies(end, hold),
+                }
+            }
+        }
+    }
+
+    /// Not in MIT's tester (whose groups are never partitioned): cuts server `i` of group index
+    /// `gi` off (`true`) from the other servers of its group, from the other groups and from
+    /// the clerks, both ways, or connects it again (`false`). Its ends to the shard masters stay
+    /// up. It keeps running, and may go on believing it leads.
+    pub fn cut_off(&self, gi: usize, i: usize, cut: bool) {
+        let group = &self.groups[gi];
+        let name = self.server_name(gi, i);
+        let mut wires = self.wires.lock();
+        if cut {
+            wires.cut.insert(name.clone());
+        } else {
+            wires.cut.remove(&name);
+        }
+        for j in (0..group.n()).filter(|&j| j != i) {
+            let up = !cut && !wires.cut.contains(&group.server_name(j));
+            self.net().enable(&group.end_name(i, j), up);
+            self.net().enable(&group.end_name(j, i), up);
+        }
+        for (owner, server, end) in &wires.made {
+            if *owner == name || *server == name {
+                let up = !wires.cut.contains(owner) && !wires.cut.contains(server);
+                self.net().enable(end, up);
+            }
+        }
     }
 
     /// MIT's `StartServer(gi, i)`: fresh ends to the group and to the shard masters, a copy of
