@@ -1,11 +1,13 @@
 //! The shard master's grader suite: MIT's 2021 `shardctrler` tests (Lab 4A), by sub-step,
 //! gid and operation, with the minimal-transfer check MIT's version means but never makes.
 //!
-//! `cargo test -p shardmaster 4a` runs both tests. `tester.rs` is MIT's `config.go`,
+//! `cargo test -p shardmaster 4a` runs them all. `tester.rs` is MIT's `config.go`,
 //! `checks.rs` holds the checks on configurations as pure functions (with unit tests of their
-//! own), `part4a.rs` the tests `basic_4a` (MIT's TestBasic) and `multi_4a` (TestMulti).
+//! own), `part4a.rs` the tests `basic_4a` (MIT's TestBasic) and `multi_4a` (TestMulti), and
+//! `extra.rs` tests of rules MIT's tests never exercise.
 
 mod checks;
+mod extra;
 mod masters;
 mod part4a;
 mod tester;

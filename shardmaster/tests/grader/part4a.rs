@@ -31,32 +31,32 @@ const NPARA: usize = 10;
 
 /// Fails the test with the message of a failed check.
 #[track_caller]
-fn ok(result: Result<(), String>) {
+pub(crate) fn ok(result: Result<(), String>) {
     if let Err(e) = result {
         panic!("{e}");
     }
 }
 
-fn title(title: &str) {
+pub(crate) fn title(title: &str) {
     println!("{title} ...");
     labtest::section(title.to_string());
 }
 
-fn passed() {
+pub(crate) fn passed() {
     println!("  ... Passed");
     labtest::end_section();
 }
 
 /// A group: its gid and server names.
-fn group(gid: Gid, servers: &[&str]) -> (Gid, Vec<String>) {
+pub(crate) fn group(gid: Gid, servers: &[&str]) -> (Gid, Vec<String>) {
     (gid, servers.iter().map(|s| s.to_string()).collect())
 }
 
-fn join(groups: impl IntoIterator<Item = (Gid, Vec<String>)>) -> Change {
+pub(crate) fn join(groups: impl IntoIterator<Item = (Gid, Vec<String>)>) -> Change {
     Change::Join(groups.into_iter().collect())
 }
 
-fn leave(gids: &[Gid]) -> Change {
+pub(crate) fn leave(gids: &[Gid]) -> Change {
     Change::Leave(gids.to_vec())
 }
 
@@ -72,7 +72,7 @@ async fn apply(ck: &mut TestClerk, change: &Change) {
 /// Runs a Join or Leave through `ck` while no one else changes the configuration, and checks
 /// the configuration it made against `before`, the latest before it ([`check_transition`]).
 /// Returns the new configuration (a `Query(-1)`).
-async fn step(ck: &mut TestClerk, before: &Config, change: Change) -> Config {
+pub(crate) async fn step(ck: &mut TestClerk, before: &Config, change: Change) -> Config {
     apply(ck, &change).await;
     let after = ck.query(None).await;
     ok(check_transition(before, &after, &change));
