@@ -135,7 +135,8 @@ enum Cmd {
         #[command(flatten)]
         build: BuildOpts,
     },
-    /// Run each mutant (a reference solution with one classic bug) against its lab's tests.
+    /// Run each mutant (a reference solution with one classic bug) against its lab's tests
+    /// (a mutant of labrpc or labsim: against that crate's own tests).
     Mutants {
         /// Only the mutants whose names start with these (e.g. `raft`, `shardkv-serve`).
         names: Vec<String>,

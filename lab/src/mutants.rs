@@ -1,5 +1,7 @@
 //! `cargo lab mutants`: runs each mutant (a reference solution with one classic student bug,
-//! `mutants/*.patch`) against its lab's grader suite, seed after seed, until a test fails.
+//! `mutants/*.patch`) against its lab's grader suite, seed after seed, until a test fails. A
+//! mutant of a crate the labs run on (`# lab: labrpc`, a classic bug of an RPC simulator) runs
+//! against that crate's own tests instead, which have no grader ([`Judge`]).
 //!
 //! A mutant's file starts with a header of `# field: value` lines (mutant, lab, bug, why,
 //! caught-by), followed by a diff from the workspace root. The mutant is applied to a scratch
@@ -12,12 +14,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::git::working_files;
-use crate::suite::{grader_tests, Build};
+use crate::suite::{crate_test_binaries, grader_tests, Build, Judge};
 
 /// One mutant, as its header describes it.
+#[derive(Debug)]
 pub struct Mutant {
     pub name: String,
+    /// The lab (or support crate) the mutant changes, whose tests must catch it.
     pub lab: String,
+    pub judge: Judge,
     pub bug: String,
     pub caught_by: String,
     pub patch: PathBuf,
@@ -98,19 +103,26 @@ pub fn load(dir: &Path) -> Result<Vec<Mutant>, String> {
 
 fn parse(path: &Path) -> Result<Mutant, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_header(&text, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The mutant a patch file's text describes: its header's fields, and what judges its lab.
+fn parse_header(text: &str, patch: &Path) -> Result<Mutant, String> {
     let field = |name: &str| {
         text.lines()
             .take_while(|l| l.starts_with('#'))
             .find_map(|l| l.strip_prefix(&format!("# {name}: ")))
             .map(str::to_string)
-            .ok_or_else(|| format!("{}: no `# {name}:` line in the header", path.display()))
+            .ok_or_else(|| format!("no `# {name}:` line in the header"))
     };
+    let lab = field("lab")?;
     Ok(Mutant {
         name: field("mutant")?,
-        lab: field("lab")?,
+        judge: Judge::of(&lab)?,
+        lab,
         bug: field("bug")?,
         caught_by: field("caught-by")?,
-        patch: path.to_path_buf(),
+        patch: patch.to_path_buf(),
     })
 }
 
@@ -153,7 +165,53 @@ fn apply(scratch: &Path, patch: &Path) -> Result<(), String> {
     }
 }
 
-/// Builds the mutant's lab and runs its grader tests on seeds 1, 2, ... until one fails.
+/// One test binary to run on each seed, and how.
+#[derive(Debug, PartialEq, Eq)]
+struct TestRun {
+    binary: PathBuf,
+    args: Vec<String>,
+    /// What a failed test's name is prefixed with in the verdict (`semantics::` for a test of
+    /// `labrpc/tests/semantics.rs`): a support crate's tests are top-level functions of many
+    /// binaries, whose names alone (`counts`, `basic`) do not say where they are.
+    prefix: Option<String>,
+}
+
+/// Builds what judges the mutant's lab, and says how to run it.
+fn judging_runs(build: &Build, m: &Mutant) -> Result<Vec<TestRun>, String> {
+    let threads = "--test-threads=2".to_string();
+    match m.judge {
+        Judge::Grader => {
+            let tests = grader_tests(build, &[m.lab.as_str()])?;
+            let binary = tests
+                .first()
+                .ok_or("the lab has no grader tests")?
+                .binary
+                .clone();
+            // The grader tests by name, as stress and grade run them: not the unit tests of the
+            // grader's own checkers that share the binary, which no mutant of the lab can fail.
+            let mut args = vec!["--exact".to_string(), threads];
+            args.extend(tests.iter().map(|t| t.name.clone()));
+            Ok(vec![TestRun {
+                binary,
+                args,
+                prefix: None,
+            }])
+        }
+        // Every test of the crate: each states a rule of the crate's, and any may catch a bug.
+        Judge::OwnTests => Ok(crate_test_binaries(build, &m.lab)?
+            .into_iter()
+            .map(|(target, binary)| TestRun {
+                binary,
+                args: vec![threads.clone()],
+                prefix: Some(target),
+            })
+            .collect()),
+    }
+}
+
+/// Builds the mutant's lab and runs the tests that judge it ([`judging_runs`]) on seeds 1, 2,
+/// ... until one fails. Every run of a seed goes, so that the verdict names all the tests that
+/// failed on it. The tests read the seed from `LAB_SEED`, a support crate's as a lab's do.
 fn try_seeds(scratch: &Path, target: &Path, m: &Mutant, seeds: u64) -> Result<Verdict, String> {
     let build = Build {
         reference: true,
@@ -161,35 +219,117 @@ fn try_seeds(scratch: &Path, target: &Path, m: &Mutant, seeds: u64) -> Result<Ve
         root: scratch.to_path_buf(),
         target_dir: Some(target.to_path_buf()),
     };
-    let tests = grader_tests(&build, &[m.lab.as_str()])?;
-    let binary = &tests.first().ok_or("the lab has no grader tests")?.binary;
-    // The grader tests by name, as stress and grade run them: not the unit tests of the
-    // grader's own checkers that share the binary, which no mutant of the lab can fail.
-    let names = tests.iter().map(|t| t.name.as_str());
+    let runs = judging_runs(&build, m)?;
     for seed in 1..=seeds {
-        let out = Command::new(binary)
-            .args(["--exact", "--test-threads=2"])
-            .args(names.clone())
-            .env("LAB_SEED", seed.to_string())
-            .env_remove("LAB_SEEDS")
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let failed: Vec<String> = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("test ")?.strip_suffix(" ... FAILED"))
-            .map(|name| name.rsplit("::").next().unwrap_or(name).to_string())
-            .collect();
-        if !out.status.success() {
-            let failed = if failed.is_empty() {
-                vec!["(the suite did not run)".to_string()]
-            } else {
-                failed
-            };
+        let mut failed = Vec::new();
+        for run in &runs {
+            let out = Command::new(&run.binary)
+                .args(&run.args)
+                .env("LAB_SEED", seed.to_string())
+                .env_remove("LAB_SEEDS")
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", run.binary.display()))?;
+            if out.status.success() {
+                continue;
+            }
+            let names = failed_tests(&String::from_utf8_lossy(&out.stdout));
+            if names.is_empty() {
+                // It failed without a failed test: it crashed, or did not start.
+                let what = run.prefix.as_deref().unwrap_or("the suite");
+                failed.push(format!("({what} did not run)"));
+            }
+            failed.extend(names.into_iter().map(|name| match &run.prefix {
+                Some(prefix) => format!("{prefix}::{name}"),
+                None => name,
+            }));
+        }
+        if !failed.is_empty() {
             return Ok(Verdict {
                 caught: Some((seed, failed)),
             });
         }
     }
     Ok(Verdict { caught: None })
+}
+
+/// The tests a libtest run reports as failed, by their own names (without module path).
+fn failed_tests(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("test ")?.strip_suffix(" ... FAILED"))
+        .map(|name| name.rsplit("::").next().unwrap_or(name).to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "\
+# mutant: labrpc-example
+# lab: labrpc
+# bug: the bug
+# why: why it matters
+# caught-by: semantics::some_test
+diff --git a/labrpc/src/end.rs b/labrpc/src/end.rs
+# lab: raft
+";
+
+    #[test]
+    fn a_header_names_the_mutant_and_its_lab_says_what_judges_it() {
+        let m = parse_header(HEADER, Path::new("m.patch")).unwrap();
+        assert_eq!(
+            (m.name.as_str(), m.lab.as_str(), m.judge),
+            ("labrpc-example", "labrpc", Judge::OwnTests)
+        );
+        assert_eq!(
+            (m.bug.as_str(), m.caught_by.as_str()),
+            ("the bug", "semantics::some_test")
+        );
+        let raft = HEADER.replace("# lab: labrpc", "# lab: raft");
+        let m = parse_header(&raft, Path::new("m.patch")).unwrap();
+        assert_eq!(m.judge, Judge::Grader);
+        let labsim = HEADER.replace("# lab: labrpc", "# lab: labsim");
+        assert_eq!(
+            parse_header(&labsim, Path::new("m.patch")).unwrap().judge,
+            Judge::OwnTests
+        );
+
+        // The header ends at the first line that is not a comment: the diff's lines never count.
+        let no_lab = HEADER.replace("# lab: labrpc\n", "");
+        let err = parse_header(&no_lab, Path::new("m.patch")).unwrap_err();
+        assert_eq!(err, "no `# lab:` line in the header");
+        let typo = HEADER.replace("# lab: labrpc", "# lab: lab-rpc");
+        let err = parse_header(&typo, Path::new("m.patch")).unwrap_err();
+        assert!(err.contains("\"lab-rpc\" is neither a lab (raft,"), "{err}");
+        assert!(err.contains("run on (labrpc, labsim)"), "{err}");
+    }
+
+    /// Every mutant in the catalogue parses, and each lab's mutants go to that lab's judge: a
+    /// typo in a header fails here, not after the mutants before it have been built and run.
+    #[test]
+    fn the_catalogue_loads_and_labrpc_mutants_are_judged_by_labrpcs_tests() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mutants = load(&root.join("mutants")).unwrap();
+        assert!(mutants.iter().any(|m| m.lab == "raft"));
+        for m in &mutants {
+            let prefix = m.name.split('-').next().unwrap();
+            assert_eq!(m.lab, prefix, "{}: the name starts with its lab", m.name);
+            let own = m.judge == Judge::OwnTests;
+            assert_eq!(own, m.lab == "labrpc" || m.lab == "labsim", "{}", m.name);
+        }
+    }
+
+    #[test]
+    fn failed_tests_are_read_from_libtests_output() {
+        let out = "\
+running 3 tests
+test part2a::initial_election_2a ... ok
+test part2b::backup_2b ... FAILED
+test counts ... FAILED
+
+failures:
+";
+        assert_eq!(failed_tests(out), ["backup_2b", "counts"]);
+    }
 }

@@ -12,6 +12,41 @@ pub const LABS: &[(&str, &[&str])] = &[
     ("shardkv", &["4b"]),
 ];
 
+/// The crates the labs run on (the network, the simulation kernel): they have no grader and
+/// no parts, and their own tests judge them.
+pub const SUPPORT_CRATES: &[&str] = &["labrpc", "labsim"];
+
+/// What judges a crate, as `cargo lab mutants` runs it on a mutant of the crate: the one place
+/// that says which tests decide whether a change to a crate broke it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Judge {
+    /// A lab: its grader suite, the tests of its `grader` binary named by part
+    /// ([`grader_tests`]), on the reference solutions of the labs below it.
+    Grader,
+    /// A support crate: every test binary of its own ([`crate_test_binaries`]), every test.
+    OwnTests,
+}
+
+impl Judge {
+    /// What judges `krate`, a lab or a support crate.
+    pub fn of(krate: &str) -> Result<Judge, String> {
+        if LABS.iter().any(|(lab, _)| *lab == krate) {
+            Ok(Judge::Grader)
+        } else if SUPPORT_CRATES.contains(&krate) {
+            Ok(Judge::OwnTests)
+        } else {
+            Err(format!(
+                "{krate:?} is neither a lab ({}) nor a crate the labs run on ({})",
+                LABS.iter()
+                    .map(|(lab, _)| *lab)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                SUPPORT_CRATES.join(", ")
+            ))
+        }
+    }
+}
+
 /// The labs each lab builds on (its layers below), whose reference solutions `--reference`
 /// also selects: a lab's own `reference` feature replaces only its own student files.
 const LAYERS_BELOW: &[(&str, &[&str])] = &[
@@ -260,6 +295,38 @@ fn build_grader(build: &Build, lab: &str) -> Result<PathBuf, String> {
              repository has none; run without --reference to test your own code)"
         ));
     }
+    let mut args = vec!["--test", GRADER_BINARY];
+    let features = build.features(lab);
+    if build.reference {
+        args.extend(["--features", features.as_str()]);
+    }
+    build_tests(build, lab, &args)?
+        .into_iter()
+        .find_map(|(target, binary)| (target == GRADER_BINARY).then_some(binary))
+        .ok_or_else(|| format!("cargo built no grader executable for {lab}"))
+}
+
+/// `cargo test --no-run` for every test binary of a support crate (its unit tests and each of
+/// its integration tests; not its doc tests, which rustdoc builds and runs itself). Returns
+/// each executable with the name its failures go by: the test target's name, `lib` for the
+/// unit tests. The support crates have no reference feature: what is built is the crate as
+/// it is.
+pub fn crate_test_binaries(build: &Build, krate: &str) -> Result<Vec<(String, PathBuf)>, String> {
+    let binaries = build_tests(build, krate, &[])?;
+    if binaries.is_empty() {
+        return Err(format!("cargo built no test executable for {krate}"));
+    }
+    Ok(binaries)
+}
+
+/// `cargo test --no-run -p package` with `args` added; returns the test executables built,
+/// each with its target's name (`lib` for a library's unit tests, whose target bears the
+/// package's name like its integration test of that name may).
+fn build_tests(
+    build: &Build,
+    package: &str,
+    args: &[&str],
+) -> Result<Vec<(String, PathBuf)>, String> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(&build.root)
         .args([
@@ -267,12 +334,10 @@ fn build_grader(build: &Build, lab: &str) -> Result<PathBuf, String> {
             "--no-run",
             "--message-format=json-render-diagnostics",
         ])
-        .args(["-p", lab, "--test", GRADER_BINARY]);
+        .args(["-p", package])
+        .args(args);
     if build.release {
         cmd.arg("--release");
-    }
-    if build.reference {
-        cmd.args(["--features", &build.features(lab)]);
     }
     if let Some(dir) = &build.target_dir {
         cmd.env("CARGO_TARGET_DIR", dir);
@@ -280,19 +345,34 @@ fn build_grader(build: &Build, lab: &str) -> Result<PathBuf, String> {
     let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "building the {lab} grader failed:\n{}",
+            "building the tests of {package} failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
+    Ok(test_executables(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The test executables in cargo's JSON messages, with their targets' names (`lib` for a
+/// library's unit tests). Examples, which `cargo test` builds too, are not tests.
+fn test_executables(messages: &str) -> Vec<(String, PathBuf)> {
+    messages
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|msg| {
-            msg["reason"] == "compiler-artifact" && msg["target"]["name"] == GRADER_BINARY
+        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["profile"]["test"] == true)
+        .filter_map(|msg| {
+            let binary = PathBuf::from(msg["executable"].as_str()?);
+            let target = &msg["target"];
+            let is_lib = target["kind"]
+                .as_array()
+                .is_some_and(|kinds| kinds.iter().any(|k| k == "lib"));
+            let name = if is_lib {
+                "lib"
+            } else {
+                target["name"].as_str()?
+            };
+            Some((name.to_string(), binary))
         })
-        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| format!("cargo built no grader executable for {lab}"))
+        .collect()
 }
 
 /// The tests a libtest binary holds (`--list --format terse`).
@@ -378,6 +458,31 @@ mod tests {
         assert!(check_filter("2A").is_ok() && check_filter("figure8").is_ok());
         let err = check_filter("2e").unwrap_err();
         assert!(err.contains("no part 2e: the parts are 2a, 2b"), "{err}");
+    }
+
+    #[test]
+    fn labs_are_judged_by_their_graders_and_support_crates_by_their_own_tests() {
+        assert_eq!(Judge::of("raft"), Ok(Judge::Grader));
+        assert_eq!(Judge::of("shardkv"), Ok(Judge::Grader));
+        assert_eq!(Judge::of("labrpc"), Ok(Judge::OwnTests));
+        assert_eq!(Judge::of("labsim"), Ok(Judge::OwnTests));
+        assert!(Judge::of("labgob").is_err() && Judge::of("2a").is_err());
+        // `cargo test --no-run` of labrpc, abridged: its unit tests, an integration test of
+        // the package's own name, one of another name, an example (built, not a test).
+        let messages = r#"{"reason":"compiler-artifact","target":{"kind":["lib"],"name":"labrpc"},"profile":{"test":true},"executable":"/t/labrpc-1"}
+{"reason":"compiler-artifact","target":{"kind":["test"],"name":"labrpc"},"profile":{"test":true},"executable":"/t/labrpc-2"}
+{"reason":"compiler-artifact","target":{"kind":["lib"],"name":"labsim"},"profile":{"test":false},"executable":null}
+{"reason":"compiler-artifact","target":{"kind":["example"],"name":"demo"},"profile":{"test":false},"executable":"/t/demo"}
+{"reason":"compiler-artifact","target":{"kind":["test"],"name":"semantics"},"profile":{"test":true},"executable":"/t/semantics-3"}
+{"reason":"build-finished","success":true}"#;
+        let names: Vec<(String, PathBuf)> = [("lib", "1"), ("labrpc", "2"), ("semantics", "3")]
+            .iter()
+            .map(|(name, n)| {
+                let file = if *name == "semantics" { name } else { "labrpc" };
+                (name.to_string(), PathBuf::from(format!("/t/{file}-{n}")))
+            })
+            .collect();
+        assert_eq!(test_executables(messages), names);
     }
 
     /// The grader tests among those the binary lists.
