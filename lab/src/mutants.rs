@@ -166,7 +166,6 @@ fn apply(scratch: &Path, patch: &Path) -> Result<(), String> {
 }
 
 /// One test binary to run on each seed, and how.
-#[derive(Debug, PartialEq, Eq)]
 struct TestRun {
     binary: PathBuf,
     args: Vec<String>,

@@ -1,5 +1,6 @@
 //! Directed tests of MIT labrpc rules that neither MIT's self-tests (`labrpc.rs`) nor the other
-//! tests here pinned down, each found by a mutant of labrpc that passed them (`mutants/labrpc-*`).
+//! tests here pinned down: each catches a mutant of labrpc (`mutants/labrpc-*`) that passes
+//! every test outside this file.
 //! The rules are those of MIT's `labrpc.go`, where `processReq` reads the end's state once, when
 //! the request is sent (`readEndnameInfo`), and checks again (`isServerDead`) only when the
 //! handler has returned, before the reply's fate (lost, held back, delivered) is drawn.
