@@ -34,6 +34,21 @@ pub struct Verdict {
     pub caught: Option<(u64, Vec<String>)>,
 }
 
+/// Applies `m` to the scratch copy and runs it: a verdict, or why the mutant could not run
+/// (its patch does not apply, or the mutated crate does not build), which is the catalogue's
+/// fault, not the grader's, and must not stop the mutants after it.
+fn run_one(
+    root: &Path,
+    scratch: &Path,
+    target: &Path,
+    m: &Mutant,
+    seeds: u64,
+) -> Result<Verdict, String> {
+    sync(root, scratch)?;
+    apply(scratch, &m.patch)?;
+    try_seeds(scratch, target, m, seeds)
+}
+
 /// Runs the mutants whose names start with one of `names` (all if empty) over up to `seeds`
 /// seeds each, in the scratch directory `scratch`, prints the table, and returns whether every
 /// one was caught.
@@ -51,14 +66,15 @@ pub fn run(root: &Path, names: &[String], seeds: u64, scratch: &Path) -> Result<
     let mut rows = Vec::new();
     for mutant in &selected {
         eprintln!("mutant {} ({})...", mutant.name, mutant.lab);
-        sync(root, &scratch)?;
-        apply(&scratch, &mutant.patch)?;
-        let verdict = try_seeds(&scratch, &target, mutant, seeds)?;
+        let verdict = run_one(root, &scratch, &target, mutant, seeds);
         eprintln!(
             "  {}",
-            match &verdict.caught {
-                Some((seed, tests)) => format!("caught at seed {seed} by {}", tests.join(", ")),
-                None => format!("NOT caught in {seeds} seeds"),
+            match &verdict {
+                Ok(Verdict {
+                    caught: Some((seed, tests)),
+                }) => format!("caught at seed {seed} by {}", tests.join(", ")),
+                Ok(Verdict { caught: None }) => format!("NOT caught in {seeds} seeds"),
+                Err(e) => format!("CANNOT RUN: {e}"),
             }
         );
         rows.push((mutant, verdict));
@@ -66,28 +82,52 @@ pub fn run(root: &Path, names: &[String], seeds: u64, scratch: &Path) -> Result<
     sync(root, &scratch)?;
     println!("| mutant | lab | bug | caught | by | seed |\n|---|---|---|---|---|--:|");
     for (m, v) in &rows {
-        let (caught, by, seed) = match &v.caught {
-            Some((seed, tests)) => {
+        let (caught, by, seed) = match v {
+            Ok(Verdict {
+                caught: Some((seed, tests)),
+            }) => {
                 let mut by = tests.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
                 if tests.len() > 3 {
                     by.push_str(&format!(" (+{} more)", tests.len() - 3));
                 }
                 ("yes", by, seed.to_string())
             }
-            None => ("**no**", format!("(expected: {})", m.caught_by), "-".into()),
+            Ok(Verdict { caught: None }) => {
+                ("**no**", format!("(expected: {})", m.caught_by), "-".into())
+            }
+            Err(e) => {
+                let first = e.lines().next().unwrap_or_default().replace('|', "/");
+                ("**cannot run**", first, "-".into())
+            }
         };
         println!(
             "| {} | {} | {} | {caught} | {by} | {seed} |",
             m.name, m.lab, m.bug
         );
     }
-    let missed = rows.iter().filter(|(_, v)| v.caught.is_none()).count();
+    let caught = rows
+        .iter()
+        .filter(|(_, v)| matches!(v, Ok(Verdict { caught: Some(_) })))
+        .count();
+    let broken = rows.iter().filter(|(_, v)| v.is_err()).count();
+    let missed = rows.len() - caught - broken;
     println!(
-        "\n{} mutants, {} caught, {missed} not caught (up to {seeds} seeds each)",
+        "\n{} mutants, {caught} caught, {missed} not caught (up to {seeds} seeds each){}",
         rows.len(),
-        rows.len() - missed
+        if broken > 0 {
+            format!(", {broken} could not run (see above: rewrite their patches)")
+        } else {
+            String::new()
+        }
     );
-    Ok(missed == 0)
+    if broken > 0 {
+        // The catalogue's fault, not the grader's: an error (exit 2), not "not caught" (1).
+        return Err(format!(
+            "{broken} mutant(s) could not run; `cargo test -p lab --test catalogue` names \
+             the patches that no longer apply"
+        ));
+    }
+    Ok(caught == rows.len())
 }
 
 /// Reads every `*.patch` in `dir`, in name order.
