@@ -4,6 +4,7 @@
 //! test is a deterministic simulation with its own seed (see `labrpc::sim`).
 
 mod appliers;
+mod churn;
 mod extra;
 mod late;
 mod leaders;

@@ -1,13 +1,12 @@
 //! 2C: persistence.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use labrpc::sim;
 
+use crate::churn::{churn, CHURN_ROUNDS};
 use crate::run;
-use crate::tester::{rand_int, sleep, Cmd, RaftTester, ELECTION_TIMEOUT};
+use crate::tester::{rand_int, sleep, RaftTester, ELECTION_TIMEOUT};
 
 /// Commits survive restarts of all peers, of the leader, and of a follower.
 #[test]
@@ -235,111 +234,19 @@ fn figure8_unreliable_2c() {
     });
 }
 
-/// One churn client: proposes values to every live peer, and keeps those it saw committed.
-async fn churn_client(cfg: Arc<RaftTester>, me: u64, stop: Arc<AtomicBool>) -> Vec<u64> {
-    let mut values = Vec::new();
-    while !stop.load(Ordering::SeqCst) {
-        let x = rand_int();
-        let mut index = None;
-        for i in 0..cfg.n() {
-            if let Some(rf) = cfg.raft(i) {
-                if let Some((index1, _)) = rf.start(x.into()) {
-                    index = Some(index1);
-                }
-            }
-        }
-        if let Some(index) = index {
-            // Maybe the leader will commit our value, maybe not; don't wait forever.
-            for to in [10, 20, 50, 100, 200] {
-                let (nd, cmd) = cfg.n_committed(index);
-                if nd > 0 {
-                    if cmd == Some(Cmd::Int(x)) {
-                        values.push(x);
-                    }
-                    break;
-                }
-                sleep(Duration::from_millis(to)).await;
-            }
-        } else {
-            sleep(Duration::from_millis(79 + me * 17)).await;
-        }
-    }
-    values
-}
-
-async fn churn(unreliable: bool) {
-    let servers = 5;
-    let cfg = RaftTester::new(servers, unreliable, false);
-    cfg.begin(if unreliable {
-        "Test (2C): unreliable churn"
-    } else {
-        "Test (2C): churn"
-    });
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..3)
-        .map(|me| sim::spawn(churn_client(cfg.clone(), me, stop.clone())))
-        .collect();
-    let pick = || sim::random_range(0..servers as u64) as usize;
-    for _ in 0..20 {
-        if sim::random_range(0..1000) < 200 {
-            cfg.disconnect(pick());
-        }
-        if sim::random_range(0..1000) < 500 {
-            let i = pick();
-            if cfg.raft(i).is_none() {
-                cfg.start1(i);
-            }
-            cfg.connect(i);
-        }
-        if sim::random_range(0..1000) < 200 {
-            let i = pick();
-            if cfg.raft(i).is_some() {
-                cfg.crash1(i);
-            }
-        }
-        // Often enough that peers rarely settle, rarely enough that they can keep up.
-        sleep(ELECTION_TIMEOUT * 7 / 10).await;
-    }
-    sleep(ELECTION_TIMEOUT).await;
-    cfg.set_unreliable(false);
-    for i in 0..servers {
-        if cfg.raft(i).is_none() {
-            cfg.start1(i);
-        }
-        cfg.connect(i);
-    }
-    stop.store(true, Ordering::SeqCst);
-    let mut values = Vec::new();
-    for c in clients {
-        values.extend(c.await.expect("client failed"));
-    }
-    sleep(ELECTION_TIMEOUT).await;
-    let last_index = cfg.one(rand_int(), servers, true).await;
-    let mut really = Vec::new();
-    for index in 1..=last_index {
-        match cfg.wait(index, servers, None).await {
-            Some(Cmd::Int(v)) => really.push(v),
-            other => panic!("index {index} holds {other:?}, not an int"),
-        }
-    }
-    for v in values {
-        assert!(
-            really.contains(&v),
-            "didn't find a value: {v} was committed, then lost"
-        );
-    }
-    cfg.end();
-}
-
 /// Three clients propose while peers are disconnected, crashed and restarted at random;
 /// every value a client saw committed must be in the final log.
 #[test]
 fn reliable_churn_2c() {
-    run(|| churn(false));
+    run(|| async {
+        churn(false, CHURN_ROUNDS).await;
+    });
 }
 
 /// The same churn on an unreliable network.
 #[test]
 fn unreliable_churn_2c() {
-    run(|| churn(true));
+    run(|| async {
+        churn(true, CHURN_ROUNDS).await;
+    });
 }

@@ -347,6 +347,16 @@ impl RaftTester {
             .unwrap_or(0)
     }
 
+    /// Saves of every peer's persister so far, over all its incarnations, and the bytes they
+    /// were given (see [`Persister::save_stats`]). Not in MIT's tester.
+    pub fn save_stats(&self) -> (u64, u64) {
+        let persisters = self.peers.persisters();
+        persisters
+            .iter()
+            .map(Persister::save_stats)
+            .fold((0, 0), |(s, b), (s1, b1)| (s + s1, b + b1))
+    }
+
     /// MIT's `checkOneLeader`: within 10 rounds of 450-549 ms, exactly one leader in the
     /// newest term among connected peers. Returns it.
     pub async fn check_one_leader(&self) -> usize {
