@@ -175,6 +175,35 @@ pub fn encode_at_most<T: Serialize + ?Sized>(
     Ok(buffer)
 }
 
+/// Encodes `value` at the end of `out` and returns how many bytes it took: the same bytes as
+/// [`encode`], without a buffer of their own. For values kept back to back in one buffer (the
+/// reference Raft keeps its log's entries encoded so, one append per entry, and builds its
+/// persisted state's header so), where [`encode`]'s measuring, allocating and copying would
+/// cost more than the encoding. On an error `out` is left as it was.
+pub fn encode_append<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<usize, EncodeError> {
+    let start = out.len();
+    match bincode::serde::encode_into_writer(value, Appender(out), CONFIG) {
+        Ok(()) => Ok(out.len() - start),
+        Err(e) => {
+            out.truncate(start);
+            Err(EncodeError::new::<T>(e.to_string()))
+        }
+    }
+}
+
+/// bincode's output for [`encode_append`]: the end of a `Vec`.
+struct Appender<'a>(&'a mut Vec<u8>);
+
+impl bincode::enc::write::Writer for Appender<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
 /// The number of bytes [`encode`] would produce for `value`, computed without allocating.
 pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, EncodeError> {
     let mut counter = bincode::enc::write::SizeWriter::default();

@@ -245,6 +245,16 @@ fn round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug>(value: &T) {
     );
     let back: T = labgob::decode(&bytes).unwrap();
     assert_eq!(&back, value);
+    // Appended after other bytes, the same bytes.
+    let mut appended = vec![7, 7];
+    assert_eq!(
+        labgob::encode_append(value, &mut appended).unwrap(),
+        bytes.len()
+    );
+    assert_eq!(
+        (&appended[..2], &appended[2..]),
+        (&[7u8, 7][..], &bytes[..])
+    );
 }
 
 /// Decodes `bytes` as a `T`, failing the test (with the input in hex) if decoding panics or
@@ -435,6 +445,27 @@ fn encoded_len_equals_encode_len() {
     );
     let text = "y".repeat(1 << 20);
     assert_eq!(labgob::encoded_len(&text).unwrap(), (1 << 20) + 5);
+}
+
+/// A value whose serde impl fails after its first field is written.
+struct FailsHalfway;
+
+impl Serialize for FailsHalfway {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeTuple};
+        let mut fields = s.serialize_tuple(2)?;
+        fields.serialize_element(&300u64)?;
+        Err(S::Error::custom("no second field"))
+    }
+}
+
+/// An append that fails takes back what it wrote: the buffer holds only whole values.
+#[test]
+fn a_failed_append_leaves_the_buffer_as_it_was() {
+    let mut out = vec![1, 2];
+    let err = labgob::encode_append(&FailsHalfway, &mut out).unwrap_err();
+    assert!(err.to_string().contains("no second field"), "{err}");
+    assert_eq!(out, vec![1, 2]);
 }
 
 /// Garbage, truncated, trailing and wrong-typed bytes each give a `DecodeError` that names the
