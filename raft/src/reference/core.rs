@@ -92,12 +92,26 @@ pub struct Message<C> {
     pub request: Request<C>,
 }
 
-/// Bytes for the persister: the Raft state, and the snapshot when it changed (otherwise the
-/// saved one stays as it is).
+/// Bytes for the persister: the Raft state, as a change to the state saved by the last
+/// `Persist`, and the snapshot when it changed (otherwise the saved one stays as it is).
+///
+/// The state is the labgob encoding of currentTerm, votedFor and the log ([`HardStateRef`]),
+/// in two parts: a short head (term, vote, the log's offset and length), given whole every
+/// time, then the log's entries, each encoded once when it joined the log. Of the entries'
+/// bytes, the persister keeps the first `keep` it was given before and appends `appended`.
+/// So a save costs the head and what changed (the new entries; after a cut, those after it),
+/// not the whole log: with snapshots off the log only grows, and whole-state saves made a long
+/// run's persisting quadratic in its length (issue 16). etcd's `Ready` likewise hands over only
+/// the entries to append. This relies on the driver saving every `Persist`, in order, to the
+/// persister the state was restored from; a restored core keeps nothing in its first one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Persist {
-    /// currentTerm, votedFor and the log, labgob-encoded.
-    pub state: Vec<u8>,
+    /// currentTerm, votedFor, and the log's offset and number of entries, labgob-encoded.
+    pub head: Vec<u8>,
+    /// How many bytes of the entries saved before stay, right after the head.
+    pub keep: usize,
+    /// The entries' bytes that follow those kept.
+    pub appended: Vec<u8>,
     /// The new snapshot, if there is one since the last [`Ready`].
     pub snapshot: Option<Vec<u8>>,
 }
@@ -278,10 +292,17 @@ impl<C: Command> Core<C> {
                 command: self.log.entry(index).command.clone(),
             }));
         self.applied = self.applied.max(self.commit);
-        let persist = (self.state_dirty || self.snapshot_dirty).then(|| Persist {
-            state: self.encode_state(),
-            snapshot: self.snapshot_dirty.then(|| self.snapshot.clone()),
-        });
+        let persist = if self.state_dirty || self.snapshot_dirty {
+            let (keep, appended) = self.log.take_unsaved();
+            Some(Persist {
+                head: self.encode_head(),
+                keep,
+                appended,
+                snapshot: self.snapshot_dirty.then(|| self.snapshot.clone()),
+            })
+        } else {
+            None
+        };
         self.state_dirty = false;
         self.snapshot_dirty = false;
         Ready {
@@ -291,12 +312,23 @@ impl<C: Command> Core<C> {
         }
     }
 
-    /// The persistent state, labgob-encoded.
-    /// The same bytes as encoding [`HardStateRef`], without encoding the log's entries again.
+    /// The head of the persistent state (see [`Persist`]), labgob-encoded: the bytes of
+    /// [`HardStateRef`] up to the log's first entry.
+    fn encode_head(&self) -> Vec<u8> {
+        // Five integers and an option, at most 46 bytes: room enough from the start.
+        let mut bytes = Vec::with_capacity(64);
+        labgob::encode_append(&(self.term, self.voted_for), &mut bytes)
+            .expect("Raft state is always encodable");
+        self.log.encode_header_into(&mut bytes);
+        bytes
+    }
+
+    /// The whole persistent state as the saves build it, the head and then the entries'
+    /// kept encodings: the same bytes as encoding [`HardStateRef`].
+    #[cfg(test)]
     pub fn encode_state(&self) -> Vec<u8> {
-        let mut bytes =
-            labgob::encode(&(self.term, self.voted_for)).expect("Raft state is always encodable");
-        self.log.encode_into(&mut bytes);
+        let mut bytes = self.encode_head();
+        bytes.extend_from_slice(self.log.encoded_entries());
         bytes
     }
 

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 
 use super::super::messages::*;
 use super::*;
+use crate::Persister;
 
 type Cmd = u64;
 
@@ -62,9 +63,11 @@ fn terms(core: &Core<Cmd>) -> Vec<u64> {
 }
 
 /// Peers exchanging messages synchronously; a disconnected peer neither sends nor receives
-/// (its messages fail, as a dead link does).
+/// (its messages fail, as a dead link does). Each peer saves every `Ready` to its persister,
+/// as the driver does.
 struct Cluster {
     cores: Vec<Core<Cmd>>,
+    persisters: Vec<Persister>,
     connected: Vec<bool>,
     applied: Vec<Vec<ApplyMsg<Cmd>>>,
     /// Requests delivered so far, by kind: (votes, appends, snapshots).
@@ -76,6 +79,7 @@ impl Cluster {
         let n = cores.len();
         Cluster {
             cores,
+            persisters: (0..n).map(|_| Persister::new()).collect(),
             connected: vec![true; n],
             applied: vec![Vec::new(); n],
             sent: (0, 0, 0),
@@ -86,13 +90,29 @@ impl Cluster {
         Cluster::new((0..n).map(|i| core(i, n, 0, &[])).collect())
     }
 
+    /// Takes peer `i`'s Ready and saves what it asks to persist, as the driver does (the
+    /// driver's own code). What the persister then holds must be the whole state, byte for
+    /// byte, however little the save wrote.
+    fn ready(&mut self, i: usize) -> Ready<Cmd> {
+        let mut ready = self.cores[i].ready();
+        if let Some(persist) = ready.persist.clone() {
+            super::super::save(&self.persisters[i], persist);
+            assert_eq!(
+                self.persisters[i].read_raft_state(),
+                self.cores[i].encode_state(),
+                "peer {i} saved a change that does not add up to its state"
+            );
+        }
+        self.applied[i].extend(std::mem::take(&mut ready.apply));
+        ready
+    }
+
     /// Takes every peer's Ready and delivers messages until there are none left.
     fn settle(&mut self) {
         let mut queue = VecDeque::new();
         loop {
-            for (i, c) in self.cores.iter_mut().enumerate() {
-                let ready = c.ready();
-                self.applied[i].extend(ready.apply);
+            for i in 0..self.cores.len() {
+                let ready = self.ready(i);
                 queue.extend(ready.messages.into_iter().map(|m| (i, m)));
             }
             let Some((from, Message { to, seq, request })) = queue.pop_front() else {
@@ -237,10 +257,21 @@ fn vote_restriction_and_one_vote_per_term() {
 
 /// Makes `c` the leader of its next term by hand (all other peers vote for it).
 fn win_election(c: &mut Core<Cmd>) {
+    stand(c);
+    let ready = c.ready();
+    elect(c, ready);
+}
+
+/// Ticks `c` until it stands for election.
+fn stand(c: &mut Core<Cmd>) {
     while c.role != Role::Candidate {
         c.tick();
     }
-    let args = match c.ready().messages.remove(0).request {
+}
+
+/// Grants the candidate `c` every other peer's vote for the request in `ready`.
+fn elect(c: &mut Core<Cmd>, mut ready: Ready<Cmd>) {
+    let args = match ready.messages.remove(0).request {
         Request::Vote(args) => args,
         other => panic!("expected a vote request, got {other:?}"),
     };
@@ -317,7 +348,10 @@ fn follower_rejects_with_conflict_hint_and_leader_skips_the_term() {
     let other = core(2, 3, 3, &[1, 1, 1, 3, 3]);
     let mut c = Cluster::new(vec![leader, follower, other]);
     c.connected[1] = false;
-    win_election(&mut c.cores[0]);
+    // As `win_election`, with the candidate's Ready saved by the cluster.
+    stand(&mut c.cores[0]);
+    let ready = c.ready(0);
+    elect(&mut c.cores[0], ready);
     c.settle();
     c.connected[1] = true;
 
@@ -495,7 +529,7 @@ fn snapshot_trims_log_and_installs_on_a_lagging_follower() {
     for peer in [leader, up] {
         assert_eq!(c.cores[peer].commit, 12);
         c.cores[peer].compact(10, vec![10]);
-        let ready = c.cores[peer].ready();
+        let ready = c.ready(peer);
         let persist = ready.persist.expect("a snapshot is persisted");
         assert_eq!(persist.snapshot, Some(vec![10]));
         assert_eq!(c.cores[peer].log.snapshot_index(), 10);
@@ -529,7 +563,7 @@ fn snapshot_trims_log_and_installs_on_a_lagging_follower() {
         last_included_term: 1,
         data: vec![5],
     });
-    let ready = c.cores[lagging].ready();
+    let ready = c.ready(lagging);
     assert!(ready.apply.is_empty() && ready.persist.is_none());
 }
 
@@ -542,12 +576,13 @@ fn restart_restores_state_and_snapshot() {
     }
     c.settle();
     c.cores[leader].compact(3, vec![3]);
-    let persist = c.cores[leader].ready().persist.unwrap();
+    assert!(c.ready(leader).persist.is_some());
+    let persister = &c.persisters[leader];
     let restarted: Core<Cmd> = Core::new(
         config(leader, 3),
         random(9),
-        &persist.state,
-        persist.snapshot.clone().unwrap(),
+        &persister.read_raft_state(),
+        persister.read_snapshot(),
     );
     let old = &c.cores[leader];
     assert_eq!(

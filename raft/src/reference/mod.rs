@@ -38,7 +38,7 @@ use labrpc::{ClientEnd, Service};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use self::core::{Core, CoreConfig, Message, Request};
+use self::core::{Core, CoreConfig, Message, Persist, Request};
 use crate::{ApplyMsg, ApplySender, Command, Persister};
 
 /// One tick of the core's clock.
@@ -192,11 +192,7 @@ impl<C: Command> Inner<C> {
         let result = input(&mut st.core);
         let ready = st.core.ready();
         if let Some(persist) = ready.persist {
-            match persist.snapshot {
-                Some(snapshot) => self.persister.save(persist.state, snapshot),
-                // The persister keeps the saved snapshot: no need to copy it on every save.
-                None => self.persister.save_raft_state(persist.state),
-            }
+            save(&self.persister, persist);
         }
         for message in ready.messages {
             self.node.spawn(self.clone().send(message));
@@ -282,6 +278,19 @@ impl<C: Command> Inner<C> {
             }
         }
     }
+}
+
+/// Saves what a `Ready` asks for: the state as a change to what this core saved before (see
+/// `core::Persist`: a save costs what changed, not the whole log), and the snapshot only when
+/// it changed (the persister keeps the saved one otherwise: no need to copy it every time).
+fn save(persister: &Persister, persist: Persist) {
+    let Persist {
+        head,
+        keep,
+        appended,
+        snapshot,
+    } = persist;
+    persister.save_appending(head, keep, &appended, snapshot);
 }
 
 #[cfg(test)]
