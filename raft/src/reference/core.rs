@@ -25,7 +25,7 @@ use std::ops::Range;
 
 use serde::Deserialize;
 
-use super::log::{Entry, Log};
+use super::log::{Entry, Log, LogFields};
 use super::messages::{
     AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply,
     RequestVoteArgs, RequestVoteReply,
@@ -142,7 +142,7 @@ pub(super) struct HardStateRef<'a, C> {
 struct HardState<C> {
     term: u64,
     voted_for: Option<usize>,
-    log: Log<C>,
+    log: LogFields<C>,
 }
 
 /// One Raft peer's protocol state.
@@ -189,7 +189,11 @@ impl<C: Command> Core<C> {
         } else {
             let hs: HardState<C> = labgob::decode(state)
                 .unwrap_or_else(|e| panic!("corrupt persisted Raft state: {e}"));
-            (hs.term, hs.voted_for, hs.log)
+            // The log's bytes follow term and vote; it keeps its entries' encodings from them.
+            let log_at = labgob::encoded_len(&(hs.term, hs.voted_for))
+                .expect("Raft state is always encodable");
+            let log = Log::restore(hs.log, &state[log_at..]);
+            (hs.term, hs.voted_for, log)
         };
         let base = log.snapshot_index();
         let mut core = Core {
