@@ -429,8 +429,8 @@ impl RaftTester {
         let applied = self.applied.lock();
         let mut count = 0;
         let mut cmd: Option<&Cmd> = None;
-        for (i, log) in applied.logs.iter().enumerate() {
-            if let Some(c) = log.get(&index) {
+        for i in 0..applied.peers() {
+            if let Some(c) = applied.get(i, index) {
                 if let Some(prev) = cmd {
                     assert_eq!(
                         prev, c,
