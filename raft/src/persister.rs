@@ -4,9 +4,12 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-/// What a persister holds. The Raft state is `state_head` followed by `state_tail`: MIT's
-/// saves put the whole state in the head; the reference Raft saves its log's entries in the
-/// tail, changing only its end (see `save_appending`).
+/// What a persister holds. The Raft state is `state_head` followed by `state_tail`; MIT's
+/// saves put the whole state in the head.
+// handout: begin reference-only
+/// The reference Raft saves its log's entries in the tail, changing only its end (see
+/// `save_appending`).
+// handout: end
 #[derive(Default, Clone)]
 struct Saved {
     state_head: Vec<u8>,
