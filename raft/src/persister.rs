@@ -5,11 +5,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 /// What a persister holds. The Raft state is `state_head` followed by `state_tail`; MIT's
-/// saves put the whole state in the head.
-// handout: begin reference-only
-/// The reference Raft saves its log's entries in the tail, changing only its end (see
-/// `save_appending`).
-// handout: end
+/// saves put the whole state in the head. The reference Raft saves its log's entries in the
+/// tail, changing only its end (see `save_appending`).
 #[derive(Default, Clone)]
 struct Saved {
     state_head: Vec<u8>,
@@ -64,7 +61,6 @@ impl Persister {
         saved.set_state(raft_state);
     }
 
-    // handout: begin reference-only
     /// Saves a Raft state given as a change to the one saved before, and the snapshot if
     /// `Some` (otherwise the saved one stays): the new state is `head`, then the first `keep`
     /// bytes that followed the head in the last save made with this method, then `appended`.
@@ -78,7 +74,9 @@ impl Persister {
     /// length) as the head and its log's entries, each encoded once, as what follows; an
     /// append to the log then costs a save of the header and the new entries, and a log cut
     /// short (a conflict) just a smaller `keep`. Every reader still sees MIT's single byte
-    /// string. A student's Raft uses [`Persister::save`].
+    /// string. MIT's [`Persister::save`] is all a student's Raft needs; this method is in the
+    /// handout as well because a Raft is graded on the handout's persister, the reference
+    /// included (the autograder's full-marks check submits it as a student's `raft.rs`).
     ///
     /// Panics if `keep` is more than what followed the head: the caller lost track of what
     /// it saved.
@@ -103,7 +101,6 @@ impl Persister {
             saved.snapshot = snapshot;
         }
     }
-    // handout: end
 
     /// The last saved Raft state (empty if none).
     pub fn read_raft_state(&self) -> Vec<u8> {
@@ -168,7 +165,6 @@ mod tests {
         assert_eq!((p.save_stats(), copy.save_stats()), ((3, 5), (0, 0)));
         assert_eq!(p.copy().save_stats(), (3, 5));
     }
-    // handout: begin reference-only
 
     /// A state saved as changes reads as the whole byte string, and a copy keeps what it saw.
     #[test]
@@ -200,5 +196,4 @@ mod tests {
         p.save_appending(Vec::new(), 0, &[1, 2], None);
         p.save_appending(Vec::new(), 3, &[], None);
     }
-    // handout: end
 }
