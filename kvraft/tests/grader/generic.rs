@@ -177,7 +177,7 @@ pub async fn generic_test(p: Params) {
     }
     {
         let _step = labtest::step("checking the history for linearizability");
-        check_linearizable(&cfg.history());
+        check_linearizable(cfg.take_history());
     }
     cfg.end();
 }

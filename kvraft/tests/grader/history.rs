@@ -10,17 +10,17 @@ use crate::tester::{Kind, Recorded};
 /// ([`CHECK_BUDGET`] search steps, in place of MIT's 1 s `linearizabilityCheckTimeout`) passes
 /// with a note: running out of budget proves nothing either way.
 #[track_caller]
-pub fn check_linearizable(history: &[Recorded]) {
+///
+/// The history is consumed: its keys and values move into the checker's operations instead of
+/// being copied, so the values read are held once during the check.
+pub fn check_linearizable(history: Vec<Recorded>) {
     let ops: Vec<KvOperation> = history
-        .iter()
+        .into_iter()
         .map(|r| {
             let (input, output) = match r.kind {
-                Kind::Get => (KvInput::Get(r.key.clone()), r.value.clone()),
-                Kind::Put => (KvInput::Put(r.key.clone(), r.value.clone()), String::new()),
-                Kind::Append => (
-                    KvInput::Append(r.key.clone(), r.value.clone()),
-                    String::new(),
-                ),
+                Kind::Get => (KvInput::Get(r.key), r.value),
+                Kind::Put => (KvInput::Put(r.key, r.value), String::new()),
+                Kind::Append => (KvInput::Append(r.key, r.value), String::new()),
             };
             KvOperation::new(
                 r.client,
