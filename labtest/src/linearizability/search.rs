@@ -21,10 +21,19 @@
 //!
 //! The cache maps a bitset of linearized operations to the states reached with exactly that set;
 //! it only grows, since a configuration that failed once fails again.
+//!
+//! Memory. A state is stored once and shared (`Rc`) by the cache, the stack of placed
+//! operations and the current state, instead of a copy in each: with the key/value model a
+//! state is the key's whole value, and a partition of a thousand appends holds a thousand
+//! values along its path. And a search that has reached its verdict keeps only the
+//! linearization it found: its list, stack and cache go at once, rather than when every
+//! partition is decided, so the partitions' caches do not all pile up (a partition of clients
+//! that each work on their own key is decided within its first slice of steps).
 
 use super::{Model, Operation, PartitionVerdict};
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::rc::Rc;
 
 /// End of the list.
 const NONE: usize = usize::MAX;
@@ -179,13 +188,14 @@ pub(super) struct Search<'a, M: Model> {
     /// The operations placed so far.
     linearized: Bitset,
     /// Lowe's cache: for each set of placed operations, the states already reached with it.
-    cache: HashMap<Bitset, HashSet<M::State, Fx>, Fx>,
+    cache: HashMap<Bitset, HashSet<Rc<M::State>, Fx>, Fx>,
     /// The placed calls (slots), in order, with the state before each.
-    placed: Vec<(usize, M::State)>,
-    /// The longest prefix placed so far (operation indices).
+    placed: Vec<(usize, Rc<M::State>)>,
+    /// The longest prefix placed so far (operation indices); once the verdict is Ok, the whole
+    /// linearization.
     longest: Vec<usize>,
     /// The state after the placed operations.
-    state: M::State,
+    state: Rc<M::State>,
     /// The event the walk is at.
     entry: usize,
     /// Set once the search has ended.
@@ -206,7 +216,7 @@ impl<'a, M: Model> Search<'a, M> {
             cache: HashMap::default(),
             placed: Vec::with_capacity(ops.len()),
             longest: Vec::new(),
-            state: model.init(),
+            state: Rc::new(model.init()),
             entry,
             verdict,
         }
@@ -219,16 +229,24 @@ impl<'a, M: Model> Search<'a, M> {
 
     /// Ends the search, giving the longest prefix found (a full linearization if Ok).
     pub(super) fn finish(self) -> Outcome {
-        let verdict = self.verdict.unwrap_or(PartitionVerdict::Unfinished);
-        let longest = if verdict == PartitionVerdict::Ok {
-            self.placed
-                .iter()
-                .map(|&(e, _)| self.list.nodes[e].op)
-                .collect()
-        } else {
-            self.longest
-        };
-        Outcome { verdict, longest }
+        Outcome {
+            verdict: self.verdict.unwrap_or(PartitionVerdict::Unfinished),
+            longest: self.longest,
+        }
+    }
+
+    /// Records the verdict and frees what only the search needed (see the module docs),
+    /// keeping the linearization an Ok verdict found.
+    fn decide(&mut self, verdict: PartitionVerdict) {
+        if verdict == PartitionVerdict::Ok {
+            let nodes = &self.list.nodes;
+            self.longest = self.placed.iter().map(|&(e, _)| nodes[e].op).collect();
+        }
+        self.verdict = Some(verdict);
+        self.list.nodes = Vec::new();
+        self.placed = Vec::new();
+        self.cache = HashMap::default();
+        self.state = Rc::new(self.model.init());
     }
 
     /// Runs the search for at most `max` steps, fewer if it ends first; returns the number of
@@ -253,16 +271,21 @@ impl<'a, M: Model> Search<'a, M> {
             if let Some(next) = self.model.step(&self.state, &op.input, op.output.as_ref()) {
                 self.linearized.set(node.op);
                 let fresh = match self.cache.get_mut(&self.linearized) {
-                    Some(states) if states.contains(&next) => false,
-                    Some(states) => states.insert(next.clone()),
+                    Some(states) if states.contains(&next) => None,
+                    Some(states) => {
+                        let next = Rc::new(next);
+                        states.insert(next.clone());
+                        Some(next)
+                    }
                     None => {
+                        let next = Rc::new(next);
                         let mut states = HashSet::default();
                         states.insert(next.clone());
                         self.cache.insert(self.linearized.clone(), states);
-                        true
+                        Some(next)
                     }
                 };
-                if fresh {
+                if let Some(next) = fresh {
                     let before = std::mem::replace(&mut self.state, next);
                     self.placed.push((self.entry, before));
                     self.list.lift(self.entry);
@@ -274,7 +297,7 @@ impl<'a, M: Model> Search<'a, M> {
                     self.entry = self.list.nodes[HEAD].next;
                     if self.entry == NONE {
                         // Everything is placed.
-                        self.verdict = Some(PartitionVerdict::Ok);
+                        self.decide(PartitionVerdict::Ok);
                     }
                     return;
                 }
@@ -284,7 +307,7 @@ impl<'a, M: Model> Search<'a, M> {
         } else {
             // A return: the last placement cannot lead to a linearization; undo it.
             let Some((call, before)) = self.placed.pop() else {
-                self.verdict = Some(PartitionVerdict::Illegal);
+                self.decide(PartitionVerdict::Illegal);
                 return;
             };
             self.state = before;
