@@ -194,6 +194,11 @@ pub(super) struct Search<'a, M: Model> {
     /// The longest prefix placed so far (operation indices); once the verdict is Ok, the whole
     /// linearization.
     longest: Vec<usize>,
+    /// How many leading entries of `longest` are known to be those of `placed`: a new longest
+    /// prefix is written from there on, in place, not copied whole into a new vector (a
+    /// partition without concurrency grows it at every step, and a fresh vector one element
+    /// longer each time cost time and left the allocator a trail of holes).
+    longest_agrees: usize,
     /// The state after the placed operations.
     state: Rc<M::State>,
     /// The event the walk is at.
@@ -216,6 +221,7 @@ impl<'a, M: Model> Search<'a, M> {
             cache: HashMap::default(),
             placed: Vec::with_capacity(ops.len()),
             longest: Vec::new(),
+            longest_agrees: 0,
             state: Rc::new(model.init()),
             entry,
             verdict,
@@ -235,12 +241,21 @@ impl<'a, M: Model> Search<'a, M> {
         }
     }
 
+    /// Makes `longest` the operations placed now, rewriting only what may differ.
+    fn record_longest(&mut self) {
+        let nodes = &self.list.nodes;
+        let agrees = self.longest_agrees;
+        self.longest.truncate(agrees);
+        self.longest
+            .extend(self.placed[agrees..].iter().map(|&(e, _)| nodes[e].op));
+        self.longest_agrees = self.placed.len();
+    }
+
     /// Records the verdict and frees what only the search needed (see the module docs),
     /// keeping the linearization an Ok verdict found.
     fn decide(&mut self, verdict: PartitionVerdict) {
         if verdict == PartitionVerdict::Ok {
-            let nodes = &self.list.nodes;
-            self.longest = self.placed.iter().map(|&(e, _)| nodes[e].op).collect();
+            self.record_longest();
         }
         self.verdict = Some(verdict);
         self.list.nodes = Vec::new();
@@ -290,9 +305,7 @@ impl<'a, M: Model> Search<'a, M> {
                     self.placed.push((self.entry, before));
                     self.list.lift(self.entry);
                     if self.placed.len() > self.longest.len() {
-                        // Grows at most ops.len() times in all.
-                        let nodes = &self.list.nodes;
-                        self.longest = self.placed.iter().map(|&(e, _)| nodes[e].op).collect();
+                        self.record_longest();
                     }
                     self.entry = self.list.nodes[HEAD].next;
                     if self.entry == NONE {
@@ -310,6 +323,7 @@ impl<'a, M: Model> Search<'a, M> {
                 self.decide(PartitionVerdict::Illegal);
                 return;
             };
+            self.longest_agrees = self.longest_agrees.min(self.placed.len());
             self.state = before;
             self.linearized.clear(self.list.nodes[call].op);
             self.list.unlift(call);
