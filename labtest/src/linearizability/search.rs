@@ -25,10 +25,10 @@
 //! Memory. A state is stored once and shared (`Rc`) by the cache, the stack of placed
 //! operations and the current state, instead of a copy in each: with the key/value model a
 //! state is the key's whole value, and a partition of a thousand appends holds a thousand
-//! values along its path. And a search that has reached its verdict keeps only the
-//! linearization it found: its list, stack and cache go at once, rather than when every
-//! partition is decided, so the partitions' caches do not all pile up (a partition of clients
-//! that each work on their own key is decided within its first slice of steps).
+//! values along its path. And a search allocates its list, stack and cache only when it first
+//! runs, and frees them as soon as it has reached its verdict, keeping only the linearization
+//! it found, so that the partitions' searches do not all pile up: a partition of a client that
+//! works on its own key is decided within its first slice of steps.
 
 use super::{Model, Operation, PartitionVerdict};
 use std::collections::{HashMap, HashSet};
@@ -208,24 +208,32 @@ pub(super) struct Search<'a, M: Model> {
 }
 
 impl<'a, M: Model> Search<'a, M> {
+    /// A search of `ops`, which allocates nothing until it first runs: the partitions of a
+    /// large history are searched mostly one after another.
     pub(super) fn new(model: &'a M, ops: &'a [Operation<M::Input, M::Output>]) -> Self {
-        let list = List::new(ops);
-        let entry = list.nodes[HEAD].next;
         // An empty partition is linearizable without a single step.
-        let verdict = (entry == NONE).then_some(PartitionVerdict::Ok);
+        let verdict = ops.is_empty().then_some(PartitionVerdict::Ok);
         Search {
             model,
             ops,
-            list,
-            linearized: Bitset::new(ops.len()),
+            list: List { nodes: Vec::new() },
+            linearized: Bitset::new(0),
             cache: HashMap::default(),
-            placed: Vec::with_capacity(ops.len()),
+            placed: Vec::new(),
             longest: Vec::new(),
             longest_agrees: 0,
             state: Rc::new(model.init()),
-            entry,
+            entry: NONE,
             verdict,
         }
+    }
+
+    /// Builds the event list and the rest of what the search needs, before its first step.
+    fn start(&mut self) {
+        self.list = List::new(self.ops);
+        self.entry = self.list.nodes[HEAD].next;
+        self.linearized = Bitset::new(self.ops.len());
+        self.placed = Vec::with_capacity(self.ops.len());
     }
 
     /// The verdict, once the search has ended.
@@ -267,6 +275,9 @@ impl<'a, M: Model> Search<'a, M> {
     /// Runs the search for at most `max` steps, fewer if it ends first; returns the number of
     /// steps taken. A search that has ended takes none.
     pub(super) fn run(&mut self, max: u64) -> u64 {
+        if self.verdict.is_none() && self.list.nodes.is_empty() {
+            self.start();
+        }
         let mut taken = 0;
         while taken < max && self.verdict.is_none() {
             self.step();
