@@ -14,6 +14,7 @@ use std::time::Duration;
 use kvraft::api::{Clerk, KvServer};
 use labrpc::sim;
 use labrpc::{Network, Service};
+use labtest::linearizability::{ReadId, Reads};
 use labtest::report::{self, Measured};
 use labtest::{Boot, Cluster, EndMaker, Links, OnNode, ServerKind, ServerName};
 use parking_lot::Mutex;
@@ -26,19 +27,32 @@ pub const ELECTION_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Clone, Debug)]
 pub struct Recorded {
     pub client: usize,
-    pub kind: Kind,
     pub key: String,
-    /// The value written (put, append) or read (get).
-    pub value: String,
+    pub op: Op,
     pub call: Duration,
     pub ret: Duration,
 }
 
+/// What a recorded operation did: the value read (kept in the history's [`Reads`]) or written.
+#[derive(Clone, Debug)]
+pub enum Op {
+    Get(ReadId),
+    Put(String),
+    Append(String),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+enum Kind {
     Get,
     Put,
     Append,
+}
+
+/// Every clerk operation of a test, and the values its Gets read.
+#[derive(Debug, Default)]
+pub struct History {
+    pub ops: Vec<Recorded>,
+    pub reads: Reads,
 }
 
 /// kvraft servers as the cluster starts them (MIT's `StartKVServer`), each with its Raft.
@@ -99,7 +113,7 @@ pub struct KvRaftTester {
     clerks: AtomicUsize,
     ops: AtomicU64,
     begin: Mutex<Option<Begin>>,
-    history: Mutex<Vec<Recorded>>,
+    history: Mutex<History>,
 }
 
 impl KvRaftTester {
@@ -112,7 +126,7 @@ impl KvRaftTester {
             clerks: AtomicUsize::new(0),
             ops: AtomicU64::new(0),
             begin: Mutex::new(None),
-            history: Mutex::new(Vec::new()),
+            history: Mutex::new(History::default()),
         });
         cfg.servers.start_all();
         cfg.connect_all();
@@ -219,11 +233,16 @@ impl KvRaftTester {
         self.ops.fetch_add(1, Ordering::Relaxed);
         if let Some(client) = log {
             let ret = sim::now();
-            self.history.lock().push(Recorded {
+            let mut history = self.history.lock();
+            let op = match kind {
+                Kind::Get => Op::Get(history.reads.add(key, value)),
+                Kind::Put => Op::Put(value.into()),
+                Kind::Append => Op::Append(value.into()),
+            };
+            history.ops.push(Recorded {
                 client,
-                kind,
                 key: key.into(),
-                value: value.into(),
+                op,
                 call,
                 ret,
             });
@@ -269,7 +288,7 @@ impl KvRaftTester {
     /// Everything the clerks did, for the linearizability check, which is the last thing a
     /// test does with it: it is moved out, not copied, since it holds every value a Get read
     /// (most of a many-clients test's memory) and the check builds on it.
-    pub fn take_history(&self) -> Vec<Recorded> {
+    pub fn take_history(&self) -> History {
         std::mem::take(&mut *self.history.lock())
     }
 

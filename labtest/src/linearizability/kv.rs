@@ -8,9 +8,14 @@
 //! A `Get` whose outcome is unknown may have read anything; a `Put` or `Append` with an unknown
 //! outcome may or may not have happened (the checker can place it last, where it has no visible
 //! effect). The output of a `Put` or `Append` is ignored.
+//!
+//! [`KvModel`] takes the values read as `String`s; [`KvRefModel`] is the same model for
+//! histories that borrow them (`&str`), e.g. from a [`Reads`](super::Reads) store, which holds
+//! a large history's reads in a fraction of the memory.
 
 use super::{Model, Operation};
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
 /// A key/value call.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -51,44 +56,104 @@ impl Model for KvModel {
     }
 
     fn step(&self, state: &String, input: &KvInput, output: Option<&String>) -> Option<String> {
-        match input {
-            KvInput::Get(_) => match output {
-                Some(read) if read != state => None,
-                _ => Some(state.clone()),
-            },
-            KvInput::Put(_, value) => Some(value.clone()),
-            KvInput::Append(_, value) => {
-                let mut next = String::with_capacity(state.len() + value.len());
-                next.push_str(state);
-                next.push_str(value);
-                Some(next)
-            }
-        }
+        step(state, input, output.map(String::as_str))
     }
 
     fn partition(&self, history: Vec<KvOperation>) -> Vec<Vec<KvOperation>> {
-        let mut by_key: BTreeMap<String, Vec<KvOperation>> = BTreeMap::new();
-        for op in history {
-            by_key
-                .entry(op.input.key().to_owned())
-                .or_default()
-                .push(op);
-        }
-        by_key.into_values().collect()
+        by_key(history)
     }
 
     fn describe_operation(&self, input: &KvInput, output: Option<&String>) -> String {
-        match input {
-            KvInput::Get(k) => match output {
-                Some(v) => format!("get('{k}') -> '{v}'"),
-                None => format!("get('{k}') -> ?"),
-            },
-            KvInput::Put(k, v) => format!("put('{k}', '{v}')"),
-            KvInput::Append(k, v) => format!("append('{k}', '{v}')"),
-        }
+        describe_operation(input, output.map(String::as_str))
     }
 
     fn describe_state(&self, state: &String) -> String {
-        format!("'{state}'")
+        describe_state(state)
     }
+}
+
+/// A key/value operation whose output, the value read, is borrowed.
+pub type KvRefOperation<'a> = Operation<KvInput, &'a str>;
+
+/// [`KvModel`] for histories whose values read are borrowed ([`KvRefOperation`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KvRefModel<'a>(PhantomData<&'a str>);
+
+impl<'a> Model for KvRefModel<'a> {
+    /// The value of the partition's key.
+    type State = String;
+    type Input = KvInput;
+    /// The value a `Get` read.
+    type Output = &'a str;
+
+    fn init(&self) -> String {
+        String::new()
+    }
+
+    fn step(&self, state: &String, input: &KvInput, output: Option<&&'a str>) -> Option<String> {
+        step(state, input, output.copied())
+    }
+
+    fn partition(&self, history: Vec<KvRefOperation<'a>>) -> Vec<Vec<KvRefOperation<'a>>> {
+        by_key(history)
+    }
+
+    fn describe_operation(&self, input: &KvInput, output: Option<&&'a str>) -> String {
+        describe_operation(input, output.copied())
+    }
+
+    fn describe_state(&self, state: &String) -> String {
+        describe_state(state)
+    }
+}
+
+fn step(state: &str, input: &KvInput, output: Option<&str>) -> Option<String> {
+    match input {
+        KvInput::Get(_) => match output {
+            Some(read) if read != state => None,
+            _ => Some(state.to_owned()),
+        },
+        KvInput::Put(_, value) => Some(value.clone()),
+        KvInput::Append(_, value) => {
+            let mut next = String::with_capacity(state.len() + value.len());
+            next.push_str(state);
+            next.push_str(value);
+            Some(next)
+        }
+    }
+}
+
+/// The operations of each key, keys in order, each partition allocated at its final size: grown
+/// by doubling, the partitions of a large history held up to twice its operations.
+fn by_key<O>(history: Vec<Operation<KvInput, O>>) -> Vec<Vec<Operation<KvInput, O>>> {
+    let mut sizes: BTreeMap<&str, usize> = BTreeMap::new();
+    for op in &history {
+        *sizes.entry(op.input.key()).or_default() += 1;
+    }
+    let mut by_key: BTreeMap<String, Vec<Operation<KvInput, O>>> = sizes
+        .into_iter()
+        .map(|(key, n)| (key.to_owned(), Vec::with_capacity(n)))
+        .collect();
+    for op in history {
+        by_key
+            .get_mut(op.input.key())
+            .expect("every key was counted")
+            .push(op);
+    }
+    by_key.into_values().collect()
+}
+
+fn describe_operation(input: &KvInput, output: Option<&str>) -> String {
+    match input {
+        KvInput::Get(k) => match output {
+            Some(v) => format!("get('{k}') -> '{v}'"),
+            None => format!("get('{k}') -> ?"),
+        },
+        KvInput::Put(k, v) => format!("put('{k}', '{v}')"),
+        KvInput::Append(k, v) => format!("append('{k}', '{v}')"),
+    }
+}
+
+fn describe_state(state: &str) -> String {
+    format!("'{state}'")
 }

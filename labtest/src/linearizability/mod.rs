@@ -77,6 +77,7 @@
 mod edn;
 mod html;
 pub mod kv;
+mod reads;
 mod search;
 
 use std::fmt;
@@ -84,6 +85,7 @@ use std::hash::Hash;
 
 pub use edn::{kv_testdata_dir, parse_edn};
 pub use html::{assert_linearizable, render_html_report, write_html_report};
+pub use reads::{ReadId, Reads};
 
 /// How many search steps a partition runs before the next one gets its turn.
 const SLICE_STEPS: u64 = 4096;
