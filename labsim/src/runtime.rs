@@ -132,14 +132,27 @@ where
     Fut: Future<Output = T>,
 {
     let _ = shared.probe.set(ThreadProbe::of_current_thread());
-    let park_shared = shared.clone();
-    let unpark_shared = shared.clone();
+    // The callbacks hold the run's state weakly: the runtime's handle keeps them, and the state
+    // keeps the handle (`Shared::metrics`), so strong references made a cycle that leaked every
+    // run's state, runtime handle and timer wheel (14 KB) and, sitting at the top of the
+    // thread's malloc arena, kept the arena from shrinking after the run: the next test on it
+    // started above what this one had used.
+    let park_shared = Arc::downgrade(&shared);
+    let unpark_shared = Arc::downgrade(&shared);
     let mut builder = tokio::runtime::Builder::new_current_thread();
     builder
         .enable_time()
         .start_paused(true)
-        .on_thread_park(move || park_shared.on_park())
-        .on_thread_unpark(move || unpark_shared.on_unpark());
+        .on_thread_park(move || {
+            if let Some(shared) = park_shared.upgrade() {
+                shared.on_park();
+            }
+        })
+        .on_thread_unpark(move || {
+            if let Some(shared) = unpark_shared.upgrade() {
+                shared.on_unpark();
+            }
+        });
     // `tokio::select!` without `biased;` picks its first branch with the runtime's RNG: seed it
     // from the run's seed, so such code replays too. (tokio offers this only with
     // `--cfg tokio_unstable`, which the workspace's .cargo/settings.toml sets.)
