@@ -2,10 +2,11 @@
 //! cross-checked against a brute-force checker, unknown outcomes, the work budget and the HTML
 //! report.
 
-use labtest::linearizability::kv::{KvInput, KvModel, KvOperation};
+use labtest::linearizability::kv::{KvInput, KvModel, KvOperation, KvRefModel, KvRefOperation};
 use labtest::linearizability::{
     assert_linearizable, check_operations, check_operations_counted, kv_testdata_dir, parse_edn,
-    write_html_report, CheckResult, Operation, PartitionVerdict, CHECK_BUDGET,
+    render_html_report, write_html_report, CheckResult, Operation, PartitionVerdict, Reads,
+    CHECK_BUDGET,
 };
 use std::collections::BTreeMap;
 
@@ -42,6 +43,43 @@ fn known_answer_histories() {
         match (&result, linearizable) {
             (CheckResult::Ok, true) | (CheckResult::Illegal(_), false) => {}
             _ => panic!("{name}: wrong verdict {result:?}"),
+        }
+    }
+}
+
+/// The borrowed-reads model, with every Get's value kept in a `Reads` store, takes the same
+/// steps to the same verdict and the same report as the owned one.
+#[test]
+fn borrowed_reads_check_the_same() {
+    for name in ["c01-ok", "c01-bad", "c10-ok", "c10-bad", "c50-bad"] {
+        let owned = load(name);
+        let mut reads = Reads::new();
+        let kept: Vec<_> = owned
+            .iter()
+            .map(|op| op.output.as_ref().map(|v| reads.add(op.input.key(), v)))
+            .collect();
+        let borrowed: Vec<KvRefOperation> = owned
+            .iter()
+            .zip(&kept)
+            .map(|(op, read)| Operation {
+                client: op.client,
+                input: op.input.clone(),
+                output: read.map(|id| reads.get(id)),
+                call: op.call,
+                ret: op.ret,
+            })
+            .collect();
+        let model = KvRefModel::default();
+        let (a, a_steps) = check_operations_counted(&KvModel, owned, Some(CHECK_BUDGET));
+        let (b, b_steps) = check_operations_counted(&model, borrowed, Some(CHECK_BUDGET));
+        assert_eq!(a_steps, b_steps, "{name}: steps");
+        match (a, b) {
+            (CheckResult::Ok, CheckResult::Ok) => {}
+            (CheckResult::Illegal(a), CheckResult::Illegal(b)) => {
+                let (a, b) = (render_html_report(name, &a), render_html_report(name, &b));
+                assert!(a == b, "{name}: the reports differ");
+            }
+            (a, b) => panic!("{name}: {a:?} and {b:?}"),
         }
     }
 }

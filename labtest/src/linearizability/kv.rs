@@ -16,6 +16,7 @@
 use super::{Model, Operation};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
+use std::rc::Rc;
 
 /// A key/value call.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -56,7 +57,8 @@ impl Model for KvModel {
     }
 
     fn step(&self, state: &String, input: &KvInput, output: Option<&String>) -> Option<String> {
-        step(state, input, output.map(String::as_str))
+        next_value(state, input, output.map(String::as_str))
+            .map(|next| next.unwrap_or_else(|| state.clone()))
     }
 
     fn partition(&self, history: Vec<KvOperation>) -> Vec<Vec<KvOperation>> {
@@ -75,23 +77,30 @@ impl Model for KvModel {
 /// A key/value operation whose output, the value read, is borrowed.
 pub type KvRefOperation<'a> = Operation<KvInput, &'a str>;
 
-/// [`KvModel`] for histories whose values read are borrowed ([`KvRefOperation`]).
+/// [`KvModel`] for histories whose values read are borrowed ([`KvRefOperation`]). Its states
+/// are shared: a `Get` leaves the value as it was, without a copy of it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KvRefModel<'a>(PhantomData<&'a str>);
 
 impl<'a> Model for KvRefModel<'a> {
     /// The value of the partition's key.
-    type State = String;
+    type State = Rc<String>;
     type Input = KvInput;
     /// The value a `Get` read.
     type Output = &'a str;
 
-    fn init(&self) -> String {
-        String::new()
+    fn init(&self) -> Rc<String> {
+        Rc::default()
     }
 
-    fn step(&self, state: &String, input: &KvInput, output: Option<&&'a str>) -> Option<String> {
-        step(state, input, output.copied())
+    fn step(
+        &self,
+        state: &Rc<String>,
+        input: &KvInput,
+        output: Option<&&'a str>,
+    ) -> Option<Rc<String>> {
+        next_value(state, input, output.copied())
+            .map(|next| next.map_or_else(|| state.clone(), Rc::new))
     }
 
     fn partition(&self, history: Vec<KvRefOperation<'a>>) -> Vec<Vec<KvRefOperation<'a>>> {
@@ -102,23 +111,25 @@ impl<'a> Model for KvRefModel<'a> {
         describe_operation(input, output.copied())
     }
 
-    fn describe_state(&self, state: &String) -> String {
+    fn describe_state(&self, state: &Rc<String>) -> String {
         describe_state(state)
     }
 }
 
-fn step(state: &str, input: &KvInput, output: Option<&str>) -> Option<String> {
+/// The value after `input` when it produced `output` on `state`: `None` if it cannot have,
+/// `Some(None)` if the value stays as it is (a `Get`), `Some(Some(value))` for a new one.
+fn next_value(state: &str, input: &KvInput, output: Option<&str>) -> Option<Option<String>> {
     match input {
         KvInput::Get(_) => match output {
             Some(read) if read != state => None,
-            _ => Some(state.to_owned()),
+            _ => Some(None),
         },
-        KvInput::Put(_, value) => Some(value.clone()),
+        KvInput::Put(_, value) => Some(Some(value.clone())),
         KvInput::Append(_, value) => {
             let mut next = String::with_capacity(state.len() + value.len());
             next.push_str(state);
             next.push_str(value);
-            Some(next)
+            Some(Some(next))
         }
     }
 }

@@ -60,9 +60,10 @@
 //! `LAB_LIN_STEPS=1` makes [`assert_linearizable`] print it.
 //!
 //! What a step costs in time does depend on the machine, and on the history: a step that
-//! places an operation clones the model state and stores it in the cache, so steps cost more as
-//! states grow (see [`CHECK_BUDGET`], the budget of the testers, for measurements). The budget
-//! bounds the time of a check only through that cost.
+//! places an operation computes the model's next state (the key/value model copies the value to
+//! append to it), hashes it and stores it in the cache, so steps cost more as states grow (see
+//! [`CHECK_BUDGET`], the budget of the testers, for measurements). The budget bounds the time of
+//! a check only through that cost.
 //!
 //! # Reports
 //!
