@@ -106,7 +106,7 @@ where
     let (tx, rx) = mpsc::channel();
     let thread_settings = settings.clone();
     let thread_shared = shared.clone();
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name(settings.thread_name.clone())
         .spawn(move || {
             let result = run_here(&thread_settings, thread_shared, body);
@@ -118,7 +118,19 @@ where
         busy_after: settings.busy_after,
         blocked_after: settings.blocked_after,
     };
-    watch(&budgets, &shared, &rx)
+    match watch(&budgets, &shared, &rx) {
+        Ok(result) => {
+            // The thread has sent its result and is about to end: let it end before this one
+            // goes on. glibc gives a starting thread the malloc arena of the thread that ended
+            // last; when the simulation thread ended after its caller, the next test's caller
+            // could take the simulation's large arena, which it barely uses, and leave the
+            // next simulation a small one to grow, holding the memory of both.
+            let _ = thread.join();
+            result
+        }
+        // Given up on: the thread may never end.
+        Err(abandoned) => Err(abandoned),
+    }
 }
 
 /// Runs the simulation on the current (fresh) thread.

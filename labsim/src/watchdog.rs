@@ -42,12 +42,14 @@ pub(crate) struct Budgets {
     pub(crate) blocked_after: Duration,
 }
 
-/// Waits for the run's result, and ends a run that stopped making progress.
+/// Waits for the run's result, and ends a run that stopped making progress: `Ok` with the
+/// result the simulation thread sent, or `Err` with the failure of a run given up on, whose
+/// thread may never end.
 pub(crate) fn watch<T>(
     budgets: &Budgets,
     shared: &Shared,
     rx: &mpsc::Receiver<Result<T, Failure>>,
-) -> Result<T, Failure> {
+) -> Result<Result<T, Failure>, Failure> {
     let mut virtual_ms = shared.virtual_ms.load(Ordering::Relaxed);
     let mut moved_at = Instant::now();
     let mut cpu_at_move: Option<Duration> = None;
@@ -56,7 +58,7 @@ pub(crate) fn watch<T>(
     let mut given_up: Option<Instant> = None;
     loop {
         match rx.recv_timeout(POLL) {
-            Ok(result) => return result,
+            Ok(result) => return Ok(result),
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 // run_here catches every panic, so the thread cannot end without a result.
                 unreachable!("labrpc::sim: the simulation thread ended without a result")
