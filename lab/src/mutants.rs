@@ -123,7 +123,7 @@ pub fn run(root: &Path, names: &[String], seeds: u64, scratch: &Path) -> Result<
     if broken > 0 {
         // The catalogue's fault, not the grader's: an error (exit 2), not "not caught" (1).
         return Err(format!(
-            "{broken} mutant(s) could not run; `cargo test -p lab --test catalogue` names \
+            "{broken} mutant(s) could not run; `cargo test -p lab -- the_catalogue` names \
              the patches that no longer apply"
         ));
     }
@@ -183,14 +183,20 @@ fn sync(root: &Path, scratch: &Path) -> Result<(), String> {
 }
 
 fn apply(scratch: &Path, patch: &Path) -> Result<(), String> {
+    git_apply(scratch, patch, false)
+}
+
+/// `git apply` of `patch` in `dir` (with `check`, only whether it would apply: nothing changes).
+fn git_apply(dir: &Path, patch: &Path, check: bool) -> Result<(), String> {
     // The scratch copy sits inside the workspace's own repository: keep git from finding it,
     // or `git apply` would take the patch's paths as relative to the repository's top and
     // silently skip every file outside the scratch directory.
-    let ceiling = scratch.parent().unwrap_or(scratch);
+    let ceiling = dir.parent().unwrap_or(dir);
     let out = Command::new("git")
-        .current_dir(scratch)
+        .current_dir(dir)
         .env("GIT_CEILING_DIRECTORIES", ceiling)
         .args(["apply", "--whitespace=nowarn"])
+        .args(check.then_some("--check"))
         .arg(patch)
         .output()
         .map_err(|e| format!("cannot run git apply: {e}"))?;
@@ -344,19 +350,43 @@ diff --git a/labrpc/src/end.rs b/labrpc/src/end.rs
         assert!(err.contains("run on (labrpc, labsim)"), "{err}");
     }
 
-    /// Every mutant in the catalogue parses, and each lab's mutants go to that lab's judge: a
-    /// typo in a header fails here, not after the mutants before it have been built and run.
+    /// Every mutant in the catalogue, survivors included, parses, is named by its file, has
+    /// the header's `why`, and applies to the references as they are now (`git apply
+    /// --check`, which changes nothing); each lab's mutants go to that lab's judge. A typo in a
+    /// header fails here, not after the mutants before it have been built and run; and a
+    /// refactoring of a reference that leaves a patch behind (six were, when the services
+    /// stopped holding their server weakly, and nothing noticed until a full run) fails in CI.
     #[test]
-    fn the_catalogue_loads_and_labrpc_mutants_are_judged_by_labrpcs_tests() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let mutants = load(&root.join("mutants")).unwrap();
+    fn the_catalogue_loads_applies_and_labrpc_mutants_are_judged_by_labrpcs_tests() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let mut mutants = load(&root.join("mutants")).unwrap();
+        mutants.extend(load(&root.join("mutants/survivors")).unwrap());
         assert!(mutants.iter().any(|m| m.lab == "raft"));
+        let mut rotted = Vec::new();
         for m in &mutants {
             let prefix = m.name.split('-').next().unwrap();
             assert_eq!(m.lab, prefix, "{}: the name starts with its lab", m.name);
             let own = m.judge == Judge::OwnTests;
             assert_eq!(own, m.lab == "labrpc" || m.lab == "labsim", "{}", m.name);
+            let stem = m.patch.file_stem().unwrap().to_string_lossy();
+            assert_eq!(m.name, stem, "the `# mutant:` line names the file");
+            let text = std::fs::read_to_string(&m.patch).unwrap();
+            let mut header = text.lines().take_while(|l| l.starts_with('#'));
+            assert!(
+                header.any(|l| l.starts_with("# why: ")),
+                "{}: no `# why:` line in the header",
+                m.name
+            );
+            if let Err(e) = git_apply(root, &m.patch, true) {
+                rotted.push(e);
+            }
         }
+        assert!(
+            rotted.is_empty(),
+            "the mutant catalogue has rotted; rewrite these patches against the current \
+             references:\n{}",
+            rotted.join("\n")
+        );
     }
 
     #[test]
