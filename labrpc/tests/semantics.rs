@@ -5,78 +5,14 @@
 //! the request is sent (`readEndnameInfo`), and checks again (`isServerDead`) only when the
 //! handler has returned, before the reply's fate (lost, held back, delivered) is drawn.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+mod probe;
+
 use std::time::Duration;
 
 use futures::future::join_all;
-use labrpc::{sim, ClientEnd, Network, Rpc, RpcError, Server, Service};
-use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
+use labrpc::{sim, ClientEnd, Network, RpcError};
 
-/// Counts a handler run and answers `n + 1`.
-#[derive(Serialize, Deserialize)]
-struct Bump(u64);
-impl Rpc for Bump {
-    type Reply = u64;
-    const NAME: &'static str = "Probe.Bump";
-}
-
-/// Counts a handler run, then waits for a permit of the gate before answering.
-#[derive(Serialize, Deserialize)]
-struct Gated;
-impl Rpc for Gated {
-    type Reply = ();
-    const NAME: &'static str = "Probe.Gated";
-}
-
-/// What one server's handlers did.
-struct Probe {
-    runs: AtomicU64,
-    gate: Semaphore,
-}
-
-impl Probe {
-    fn runs(&self) -> u64 {
-        self.runs.load(Ordering::SeqCst)
-    }
-}
-
-/// Registers a fresh Probe server under `name`, on a node of its own, replacing any server
-/// there (a restart, in the testers' terms).
-fn add_probe(net: &Network, name: &str) -> Arc<Probe> {
-    let probe = Arc::new(Probe {
-        runs: AtomicU64::new(0),
-        gate: Semaphore::new(0),
-    });
-    let (p1, p2) = (probe.clone(), probe.clone());
-    let node = sim::Node::new(name);
-    let server = node.enter(|| {
-        let mut server = Server::new();
-        server.add_service(
-            Service::new("Probe")
-                .handle(move |Bump(n)| {
-                    p1.runs.fetch_add(1, Ordering::SeqCst);
-                    async move { n + 1 }
-                })
-                .handle(move |Gated| {
-                    let p = p2.clone();
-                    p.runs.fetch_add(1, Ordering::SeqCst);
-                    async move { p.gate.acquire().await.unwrap().forget() }
-                }),
-        );
-        server
-    });
-    net.add_server(name, server);
-    probe
-}
-
-fn connected_end(net: &Network, end: &str, server: &str) -> ClientEnd {
-    let e = net.make_end(end);
-    net.connect(end, server);
-    net.enable(end, true);
-    e
-}
+use probe::{add_probe, connected_end, Bump, Gated, Probe};
 
 /// Starts a call of `Bump(n)` on `end` in a task of its own.
 fn spawn_bump(end: &ClientEnd, n: u64) -> tokio::task::JoinHandle<Result<u64, RpcError>> {
@@ -93,17 +29,21 @@ fn spawn_bump(end: &ClientEnd, n: u64) -> tokio::task::JoinHandle<Result<u64, Rp
 fn a_server_replaced_while_a_request_travels_answers_nothing() {
     sim::test(|| async {
         let net = Network::new();
-        let old = add_probe(&net, "s");
+        let old = add_probe(&net, "s").0;
         let end = connected_end(&net, "c", "s");
         net.set_latency(Duration::from_millis(40));
         let call = spawn_bump(&end, 1);
         tokio::time::sleep(Duration::from_millis(10)).await;
-        assert_eq!(old.runs(), 0, "dispatched before the latency passed");
+        assert_eq!(
+            Probe::get(&old.runs),
+            0,
+            "dispatched before the latency passed"
+        );
 
-        let new = add_probe(&net, "s");
+        let new = add_probe(&net, "s").0;
         assert_eq!(call.await.unwrap(), Err(RpcError::ServerKilled));
         assert_eq!(
-            (old.runs(), new.runs()),
+            (Probe::get(&old.runs), Probe::get(&new.runs)),
             (1, 0),
             "MIT dispatches to the server the request was sent to"
         );
@@ -113,7 +53,7 @@ fn a_server_replaced_while_a_request_travels_answers_nothing() {
             "the new server counted the old one's request"
         );
         assert_eq!(end.call(&Bump(5)).await, Ok(6));
-        assert_eq!((new.runs(), net.count("s")), (1, 1));
+        assert_eq!((Probe::get(&new.runs), net.count("s")), (1, 1));
     });
 }
 
@@ -125,7 +65,7 @@ fn a_server_replaced_while_a_request_travels_answers_nothing() {
 fn a_server_deleted_while_a_request_travels_answers_nothing() {
     sim::test(|| async {
         let net = Network::new();
-        let probe = add_probe(&net, "s");
+        let probe = add_probe(&net, "s").0;
         let end = connected_end(&net, "c", "s");
         net.set_latency(Duration::from_millis(40));
         let call = spawn_bump(&end, 1);
@@ -133,7 +73,7 @@ fn a_server_deleted_while_a_request_travels_answers_nothing() {
         net.delete_server("s");
         assert_eq!(call.await.unwrap(), Err(RpcError::ServerKilled));
         assert_eq!(
-            probe.runs(),
+            Probe::get(&probe.runs),
             1,
             "MIT's handler runs: the server is read at send"
         );
@@ -143,7 +83,7 @@ fn a_server_deleted_while_a_request_travels_answers_nothing() {
             Err(RpcError::Unreachable),
             "a call sent after the delete reaches no server"
         );
-        assert_eq!(probe.runs(), 1);
+        assert_eq!(Probe::get(&probe.runs), 1);
     });
 }
 
@@ -241,7 +181,7 @@ fn unreliable_requests_wait_0_to_26_ms_whatever_becomes_of_them() {
 fn the_total_counts_a_call_when_sent_and_a_servers_count_is_its_own() {
     sim::test(|| async {
         let net = Network::new();
-        let old = add_probe(&net, "s");
+        let old = add_probe(&net, "s").0;
         let end = connected_end(&net, "c", "s");
         for i in 0..3 {
             assert_eq!(end.call(&Bump(i)).await, Ok(i + 1));
@@ -250,19 +190,23 @@ fn the_total_counts_a_call_when_sent_and_a_servers_count_is_its_own() {
         let e = end.clone();
         let call = sim::spawn(async move { e.call(&Gated).await });
         tokio::time::sleep(Duration::from_millis(10)).await;
-        assert_eq!(old.runs(), 4, "the gated handler should be waiting");
+        assert_eq!(
+            (Probe::get(&old.runs), Probe::get(&old.started)),
+            (3, 1),
+            "the gated handler should be waiting"
+        );
         assert_eq!(net.total_count(), 4, "a call in flight is not counted");
         let gated_bytes = labgob::encoded_len(&Gated).unwrap() as u64;
         assert_eq!(net.total_bytes(), bytes + gated_bytes);
         assert_eq!(net.count("s"), 4, "a request whose handler runs is counted");
 
-        let new = add_probe(&net, "s");
+        let new = add_probe(&net, "s").0;
         assert_eq!(call.await.unwrap(), Err(RpcError::ServerKilled));
         assert_eq!(net.count("s"), 0, "a new server starts from 0");
         for i in 0..2 {
             assert_eq!(end.call(&Bump(i)).await, Ok(i + 1));
         }
-        assert_eq!((new.runs(), net.count("s")), (2, 2));
+        assert_eq!((Probe::get(&new.runs), net.count("s")), (2, 2));
         net.delete_server("s");
         assert_eq!(net.count("s"), 0, "a name with no server counts nothing");
         assert_eq!(net.total_count(), 6);
