@@ -184,7 +184,8 @@ impl Shared {
     }
 
     /// Called by tokio before the runtime parks (no task ready): checks that every task the
-    /// runtime has was spawned through the simulation. Reads no clock: virtual time moves only
+    /// runtime has was spawned through the simulation, and wakes the tasks waiting for the
+    /// run to settle (`settle`). Reads no clock for its own checks: virtual time moves only
     /// while the runtime is parked, so it still is what `on_unpark` last published.
     pub(crate) fn on_park(&self) {
         self.parked.store(true, Ordering::Relaxed);
@@ -196,6 +197,8 @@ impl Shared {
         if now > self.time_limit {
             self.past_limit(now, now);
         }
+        // Watchers woken here run before the clock moves (tokio then skips the park).
+        with_state(SimState::wake_settled);
     }
 
     /// Called by tokio each time the runtime wakes: publishes virtual time for the watchdog and
@@ -298,6 +301,8 @@ pub(crate) struct SimState {
     site_ids: RefCell<HashMap<Site, SiteId, BuildHasherDefault<AddressHasher>>>,
     /// Recently looked-up sites, by a hash of their address (see [`SimState::site`]).
     site_cache: RefCell<[Option<(SiteKey, SiteId)>; SITE_CACHE]>,
+    /// Tasks waiting for the simulation to settle (see `settle`).
+    pub(crate) settle_waiters: RefCell<Vec<crate::settle::SettleWaiter>>,
 }
 
 /// Slots of the site cache.
@@ -331,6 +336,7 @@ impl SimState {
             results: RefCell::new(Default::default()),
             site_ids: RefCell::new([(Site::Body, 0)].into_iter().collect()),
             site_cache: RefCell::new([None; SITE_CACHE]),
+            settle_waiters: RefCell::new(Vec::new()),
         }
     }
 

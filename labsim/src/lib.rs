@@ -100,6 +100,7 @@ mod random;
 mod rng;
 mod runtime;
 mod schedule;
+mod settle;
 mod site;
 mod tester;
 mod thread_probe;
@@ -112,6 +113,7 @@ pub use node::{spawn, Node};
 pub use random::{random_duration, random_range, random_ratio, random_u64, shuffle};
 pub use rng::SimRng;
 pub use runtime::{run, Outcome, RunSettings};
+pub use settle::{settled, Settled};
 pub use tester::{add_to_result, clerk_call, end_section, section, step, Registered};
 
 use std::time::Duration;

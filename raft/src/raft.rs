@@ -15,8 +15,8 @@
 //! The grader runs MIT's tests by name, plus some of its own that set up a classic bug's moment
 //! on purpose (a restarted voter, a late vote, a late AppendEntries or its reply, a late
 //! InstallSnapshot). All through every test it checks that no two peers ever lead the same
-//! term, whether or not they are connected: it samples `get_state()` every 5 ms, so keep that
-//! call cheap and correct.
+//! term, whether or not they are connected: it calls `get_state()` on every peer at the end of
+//! every instant of virtual time at which anything ran, so keep that call cheap and correct.
 //!
 //! # 2A: leader election
 //!

@@ -4,9 +4,10 @@
 //! MIT's `checkOneLeader` compares the leaders it sees at one instant, among connected peers.
 //! That misses most violations: two leaders of one term rarely claim it at the same moment (the
 //! second usually wins while the first is cut off, or after the first stepped down), and a
-//! leader that is cut off still counts. The tester therefore samples every running peer's
-//! `get_state()` every [`SAMPLE_INTERVAL`] of virtual time and remembers, per term, which peer
-//! claimed to lead it. A second peer claiming a term that another peer claimed before fails the
+//! leader that is cut off still counts. The tester therefore asks every running peer's
+//! `get_state()` at the end of every instant of virtual time at which anything ran (what a
+//! peer claims then holds until the clock moves: no claim that lasts any virtual time is
+//! missed) and remembers, per term, which peer claimed to lead it. A second peer claiming a term that another peer claimed before fails the
 //! test, whenever the two claims were made.
 //!
 //! A correct Raft can never trip this: a term's leader won a majority of that term's votes, and
@@ -17,11 +18,6 @@
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// How often the tester samples every peer's `get_state()`. Much shorter than any reasonable
-/// heartbeat interval, so a second leader is seen even if it steps down at the first heartbeat
-/// of the other.
-pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(5);
 
 /// Per term, the peer seen leading it, and when it was first seen.
 #[derive(Default)]

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::appliers::{applier, applier_snap, Applied, ServiceClock, ServiceTime};
-use crate::leaders::{Leaders, SAMPLE_INTERVAL};
+use crate::leaders::Leaders;
 
 /// MIT's `RaftElectionTimeout`: the tests give an election a second to complete.
 pub const ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -218,7 +218,7 @@ impl RaftTester {
     /// term).
     pub fn check_election_safety(&self) -> Vec<(usize, u64)> {
         let mut claims = Vec::new();
-        // Sampled every 5 ms all through every test: ask each running peer under one lock
+        // Sampled at every instant all through every test: ask each running peer under one lock
         // rather than cloning its handle (get_state cannot call back into the tester).
         self.peers.for_each_running(|i, rf| {
             let (term, leader) = rf.enter(|rf| rf.get_state());
@@ -560,10 +560,12 @@ impl RaftTester {
     }
 }
 
-/// Samples the peers' leadership claims until the test drops its tester.
+/// Samples the peers' leadership claims until the test drops its tester: at the end of every
+/// instant at which anything ran, when the claims are what they stay until the clock moves.
+/// (`settled` adds no instant of its own; a 5 ms timer did, and cost as much as the peers.)
 async fn watch_leaders(cfg: Weak<RaftTester>) {
     loop {
-        sleep(SAMPLE_INTERVAL).await;
+        sim::settled(Duration::ZERO).await;
         let Some(cfg) = cfg.upgrade() else { return };
         cfg.check_election_safety();
     }
