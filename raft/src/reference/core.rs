@@ -258,6 +258,20 @@ impl<C: Command> Core<C> {
         }
     }
 
+    /// How many ticks from now the next [`tick`](Self::tick) that can do anything is: the
+    /// election timeout, or a leader's next heartbeat. Never later than the truth (it may be
+    /// earlier, e.g. a follower turning silent gets heartbeats less often), so a driver may
+    /// skip the ticks before it; any input may bring it closer, so the driver asks again after
+    /// each. At least 1.
+    pub fn ticks_until_due(&self) -> u64 {
+        if self.role == Role::Leader {
+            return self.ticks_until_heartbeat();
+        }
+        self.election_timeout
+            .saturating_sub(self.election_elapsed)
+            .max(1)
+    }
+
     /// The service proposes `command`. Returns its index and term if this peer is the leader;
     /// replication starts at once (see `replication.rs` for how it batches).
     pub fn propose(&mut self, command: C) -> Option<(u64, u64)> {
@@ -313,6 +327,19 @@ impl<C: Command> Core<C> {
             persist,
             messages: std::mem::take(&mut self.messages),
             apply: std::mem::take(&mut self.apply),
+        }
+    }
+
+    /// Takes back a `Ready` whose messages and deliveries the driver has drained, so that the
+    /// next one reuses their buffers instead of allocating (one `Ready` per input).
+    pub fn recycle(&mut self, ready: Ready<C>) {
+        if self.messages.capacity() == 0 {
+            self.messages = ready.messages;
+            self.messages.clear();
+        }
+        if self.apply.capacity() == 0 {
+            self.apply = ready.apply;
+            self.apply.clear();
         }
     }
 

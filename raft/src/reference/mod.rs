@@ -13,7 +13,10 @@
 //! * a message task makes one RPC and steps its outcome (reply, or none) back into the core
 //!   together with the request; no task ever waits for another RPC, so one unreachable peer
 //!   (its calls can take 7 s to fail) holds up nothing;
-//! * a ticker task ticks the core every [`TICK`]; timeouts are counted in ticks;
+//! * the core counts time in ticks of [`TICK`]. Most ticks do nothing but count, so no task
+//!   wakes for them: before each input, [`Inner::step`] first brings the core's tick count up
+//!   to the virtual time, and a ticker task sleeps until the next tick that can act (an
+//!   election timeout, a heartbeat), re-armed when an input brings that tick closer;
 //! * one applier task delivers on the apply channel, in order, without the lock, so a service
 //!   that calls back into Raft while handling a delivery (the tester's snapshots do) is fine;
 //! * [`Raft::kill`] sets a flag every task and handler checks: nothing is sent, persisted or
@@ -37,6 +40,7 @@ use labrpc::sim::Node;
 use labrpc::{ClientEnd, Service};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use self::core::{Core, CoreConfig, Message, Persist, Request};
 use crate::{ApplyMsg, ApplySender, Command, Persister};
@@ -52,6 +56,8 @@ const HEARTBEAT_TICKS: u64 = 10;
 /// cut off); still under the shortest election timeout, so it hears the leader in time once it
 /// is back.
 const SILENT_HEARTBEAT_TICKS: u64 = 25;
+/// The longest the ticker sleeps when nothing is due.
+const IDLE_TICKS: u64 = 100;
 
 /// One Raft peer, as the tester and the key/value service hold it. Clones are handles to the
 /// same peer.
@@ -74,12 +80,20 @@ struct Inner<C: Command> {
     persister: Persister,
     dead: AtomicBool,
     state: Mutex<State<C>>,
+    /// When the core's tick 0 was: tick `k` falls at `epoch + k * TICK`.
+    epoch: Instant,
+    /// Wakes the ticker when an input moved the next due tick before the one it sleeps until.
+    due_sooner: Notify,
     /// Wakes the applier when `State::deliveries` gets something (or on kill).
     deliveries_added: Notify,
 }
 
 struct State<C> {
     core: Core<C>,
+    /// Ticks given to the core so far.
+    ticks: u64,
+    /// The tick the ticker sleeps until.
+    armed: u64,
     /// Committed commands and snapshots not yet delivered, in order.
     deliveries: VecDeque<ApplyMsg<C>>,
 }
@@ -115,8 +129,12 @@ impl<C: Command> Raft<C> {
             peers,
             persister,
             dead: AtomicBool::new(false),
+            epoch: Instant::now(),
+            due_sooner: Notify::new(),
             state: Mutex::new(State {
                 core,
+                ticks: 0,
+                armed: 0,
                 deliveries: VecDeque::new(),
             }),
             deliveries_added: Notify::new(),
@@ -189,19 +207,37 @@ impl<C: Command> Inner<C> {
             return None;
         }
         let mut st = self.state.lock();
+        self.catch_up(&mut st);
         let result = input(&mut st.core);
-        let ready = st.core.ready();
-        if let Some(persist) = ready.persist {
+        let mut ready = st.core.ready();
+        if let Some(persist) = ready.persist.take() {
             save(&self.persister, persist);
         }
-        for message in ready.messages {
+        for message in ready.messages.drain(..) {
             self.node.spawn(self.clone().send(message));
         }
         if !ready.apply.is_empty() {
-            st.deliveries.extend(ready.apply);
+            st.deliveries.extend(ready.apply.drain(..));
             self.deliveries_added.notify_one();
         }
+        st.core.recycle(ready);
+        let due = st.ticks + st.core.ticks_until_due();
+        if due < st.armed {
+            st.armed = due;
+            self.due_sooner.notify_one();
+        }
         Some(result)
+    }
+
+    /// Gives the core the ticks that fell since the last input (`TICK` by `TICK`, so the core
+    /// sees exactly the ticks a task ticking every `TICK` would have given it).
+    fn catch_up(&self, st: &mut State<C>) {
+        let elapsed = Instant::now().duration_since(self.epoch);
+        let now = u64::try_from(elapsed.as_nanos() / TICK.as_nanos()).unwrap_or(u64::MAX);
+        while st.ticks < now {
+            st.ticks += 1;
+            st.core.tick();
+        }
     }
 
     /// Makes one RPC and steps its outcome, with the request, back into the core.
@@ -242,10 +278,24 @@ impl<C: Command> Inner<C> {
         }
     }
 
+    /// Sleeps until the next tick that can act, or until an input brings it closer; then
+    /// steps nothing, which gives the core its ticks.
     async fn ticker(self: Arc<Self>) {
         loop {
-            tokio::time::sleep(TICK).await;
-            if self.step(|core| core.tick()).is_none() {
+            let due = {
+                let mut st = self.state.lock();
+                // A lone leader has no heartbeats to send: look again now and then.
+                st.armed = st.ticks + st.core.ticks_until_due().min(IDLE_TICKS);
+                st.armed
+            };
+            let at = self.epoch + TICK * u32::try_from(due).unwrap_or(u32::MAX);
+            // `biased`: a fixed polling order, no draw from tokio's random generator.
+            tokio::select! {
+                biased;
+                () = tokio::time::sleep_until(at) => {}
+                () = self.due_sooner.notified() => {}
+            }
+            if self.step(|_| ()).is_none() {
                 return;
             }
         }

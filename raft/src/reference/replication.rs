@@ -97,15 +97,30 @@ impl<C: Command> Core<C> {
         for peer in self.others() {
             let p = &mut self.progress[peer];
             p.idle += 1;
-            let silent = self.now - p.last_heard > self.cfg.election_ticks.end;
-            let interval = if silent {
-                self.cfg.silent_heartbeat_ticks
-            } else {
-                self.cfg.heartbeat_ticks
-            };
-            if p.idle >= interval {
+            if p.idle >= self.heartbeat_interval(&self.progress[peer]) {
                 self.send_append(peer, true);
             }
+        }
+    }
+
+    /// Ticks until the first follower's next heartbeat is due, at the interval it has now
+    /// (a follower that turns silent meanwhile only moves its heartbeat later).
+    pub(super) fn ticks_until_heartbeat(&self) -> u64 {
+        self.others()
+            .map(|peer| {
+                let p = &self.progress[peer];
+                self.heartbeat_interval(p).saturating_sub(p.idle).max(1)
+            })
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
+    fn heartbeat_interval(&self, p: &Progress) -> u64 {
+        let silent = self.now - p.last_heard > self.cfg.election_ticks.end;
+        if silent {
+            self.cfg.silent_heartbeat_ticks
+        } else {
+            self.cfg.heartbeat_ticks
         }
     }
 
