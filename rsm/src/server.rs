@@ -231,9 +231,13 @@ impl<S: StateMachine> Inner<S> {
         }
         // Submissions waiting at or below the applied index can no longer be answered (a
         // snapshot jumped over them): reject them.
-        let next = st.applied + 1;
-        let pending = st.waiters.split_off(&next);
-        st.waiters = pending;
+        let applied = st.applied;
+        while let Some(waiter) = st.waiters.first_entry() {
+            if *waiter.key() > applied {
+                break;
+            }
+            waiter.remove();
+        }
         self.maybe_snapshot(&st);
     }
 
