@@ -280,6 +280,10 @@ pub(crate) struct NodeSlot {
     pub(crate) alive: bool,
     pub(crate) rng: SimRng,
     pub(crate) tasks: TaskList,
+    /// How fast the node's clock runs (`clock`): 1.0 is exact.
+    pub(crate) clock_rate: f64,
+    /// When (virtual) the node started: its clock's zero.
+    pub(crate) started: Duration,
 }
 
 /// Everything a running simulation knows, owned by its thread.
@@ -301,8 +305,12 @@ pub(crate) struct SimState {
     site_ids: RefCell<HashMap<Site, SiteId, BuildHasherDefault<AddressHasher>>>,
     /// Recently looked-up sites, by a hash of their address (see [`SimState::site`]).
     site_cache: RefCell<[Option<(SiteKey, SiteId)>; SITE_CACHE]>,
+    /// The bound on the clock rates of nodes created from now on (`clock::set_drift`).
+    pub(crate) clock_drift: Cell<f64>,
     /// Tasks waiting for the simulation to settle (see `settle`).
     pub(crate) settle_waiters: RefCell<Vec<crate::settle::SettleWaiter>>,
+    /// The last instant `settle` woke waiters at (even none).
+    pub(crate) last_settle_wake: Cell<Option<Duration>>,
 }
 
 /// Slots of the site cache.
@@ -324,6 +332,8 @@ impl SimState {
             alive: true,
             rng: SimRng::derive(seed, 1),
             tasks: TaskList::default(),
+            clock_rate: 1.0,
+            started: Duration::ZERO,
         };
         SimState {
             seed,
@@ -333,10 +343,12 @@ impl SimState {
             nodes: RefCell::new(vec![tester]),
             layer_rng: RefCell::new(SimRng::derive(seed, u64::from(LAYER_STREAM))),
             frozen: std::cell::Cell::new(None),
+            clock_drift: Cell::new(0.0),
             results: RefCell::new(Default::default()),
             site_ids: RefCell::new([(Site::Body, 0)].into_iter().collect()),
             site_cache: RefCell::new([None; SITE_CACHE]),
             settle_waiters: RefCell::new(Vec::new()),
+            last_settle_wake: Cell::new(None),
         }
     }
 

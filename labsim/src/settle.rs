@@ -24,6 +24,11 @@ pub(crate) struct SettleWaiter {
     due: Duration,
     /// `Shared::polls` when it started waiting: it is woken only once other code has run since.
     polls: u64,
+    /// The instant it started waiting at, and whether waiters were woken at that instant
+    /// before: a waiter that starts again at the instant it was woken at (a watcher's loop)
+    /// waits for a later instant, or two watchers would wake each other without end.
+    since: Duration,
+    after_wake: bool,
     woken: Arc<AtomicBool>,
     waker: Waker,
 }
@@ -65,9 +70,12 @@ impl Future for Settled {
         let woken = Arc::new(AtomicBool::new(false));
         let after = self.after;
         context::with(|s| {
+            let now = s.now();
             s.settle_waiters.borrow_mut().push(SettleWaiter {
-                due: s.now() + after,
+                due: now + after,
                 polls: s.shared.polls.load(Ordering::Relaxed),
+                since: now,
+                after_wake: s.last_settle_wake.get() == Some(now),
                 woken: woken.clone(),
                 waker: cx.waker().clone(),
             })
@@ -92,13 +100,17 @@ impl SimState {
             if Arc::strong_count(&w.woken) == 1 {
                 return false;
             }
-            if w.due <= now && w.polls != polls {
+            let this_instant_again = w.since == now && w.after_wake;
+            if w.due <= now && w.polls != polls && !this_instant_again {
                 w.woken.store(true, Ordering::Relaxed);
                 due.push(w.waker.clone());
                 return false;
             }
             true
         });
+        if !due.is_empty() {
+            self.last_settle_wake.set(Some(now));
+        }
         for waker in due {
             waker.wake();
         }

@@ -101,3 +101,31 @@ fn a_watcher_does_not_hide_a_deadlock() {
         "{failure}"
     );
 }
+
+/// Two watchers: each one's poll is "other code" to the other, yet neither wakes the other
+/// again at an instant it was woken at; both see every instant.
+#[test]
+fn two_watchers_do_not_wake_each_other_without_end() {
+    let outcome = sim::run(&settings(5), || async {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        for w in 0..2u64 {
+            let seen = seen.clone();
+            sim::spawn(async move {
+                loop {
+                    sim::settled(Duration::ZERO).await;
+                    seen.lock().push((w, sim::now().as_millis() as u64));
+                }
+            });
+        }
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let seen = seen.lock().clone();
+        seen
+    })
+    .expect("the run");
+    assert_eq!(
+        outcome.value,
+        vec![(0, 0), (1, 0), (0, 10), (1, 10), (0, 20), (1, 20)]
+    );
+}
