@@ -90,6 +90,7 @@
 //!   extends the simulation (not for lab code).
 
 mod activity;
+pub mod clock;
 mod context;
 mod digest;
 mod failure;

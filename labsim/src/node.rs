@@ -41,6 +41,8 @@ impl Node {
                 alive: true,
                 rng: SimRng::derive(s.seed, u64::from(id) + 1),
                 tasks: TaskList::default(),
+                clock_rate: crate::clock::draw_rate(s.seed, id, s.clock_drift.get()),
+                started: s.now(),
             });
             drop(nodes);
             s.shared.node_names.lock().push(name.to_string());
