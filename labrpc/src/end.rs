@@ -121,9 +121,10 @@ impl ClientEnd {
         Ok(())
     }
 
-    fn route(&self, net: &NetShared, request_bytes: usize) -> Route {
+    fn route(&self, net: &NetShared, method: &'static str, request_bytes: usize) -> Route {
         let mut st = net.state.lock();
         st.total_count += 1;
+        st.count_method(method);
         st.total_bytes += request_bytes as u64;
         let end = &mut st.ends[self.id as usize];
         let seq = end.sent;
@@ -168,7 +169,7 @@ impl ClientEnd {
     async fn deliver(&self, net: &NetShared, request: Request) -> Result<Vec<u8>, RpcError> {
         let method = request.method;
         let sent_ms = labsim::now().as_millis() as u64;
-        let route = self.route(net, request.bytes.len());
+        let route = self.route(net, method, request.bytes.len());
         layer::record(NetEvent::Send {
             end: self.id,
             method: request.method,

@@ -223,6 +223,15 @@ impl Network {
         self.shared.state.lock().total_count
     }
 
+    /// Every call of `method` (e.g. `"Raft.PreVote"`) handed to the network, delivered or not.
+    pub fn method_count(&self, method: &str) -> u64 {
+        let st = self.shared.state.lock();
+        st.method_counts
+            .iter()
+            .find(|(m, _)| *m == method)
+            .map_or(0, |&(_, count)| count)
+    }
+
     /// Argument bytes of every call plus reply bytes of every delivered reply
     /// (MIT's `GetTotalBytes`).
     pub fn total_bytes(&self) -> u64 {

@@ -36,6 +36,18 @@ pub(crate) struct NetState {
     pub(crate) server_names: HashMap<String, SlotId>,
     pub(crate) total_count: u64,
     pub(crate) total_bytes: u64,
+    /// Calls per method name, in the order the methods were first called.
+    pub(crate) method_counts: Vec<(&'static str, u64)>,
+}
+
+impl NetState {
+    /// Counts a call of `method`.
+    pub(crate) fn count_method(&mut self, method: &'static str) {
+        match self.method_counts.iter_mut().find(|(m, _)| *m == method) {
+            Some((_, count)) => *count += 1,
+            None => self.method_counts.push((method, 1)),
+        }
+    }
 }
 
 pub(crate) struct EndState {
@@ -96,6 +108,7 @@ impl NetShared {
             server_names: HashMap::new(),
             total_count: 0,
             total_bytes: 0,
+            method_counts: Vec::new(),
         };
         NetShared {
             state: Mutex::new(state),

@@ -411,7 +411,8 @@ fn crashing_the_server_node_aborts_its_handlers() {
 }
 
 /// `total_count` counts every call, `total_bytes` the encoded arguments of every call plus the
-/// encoded replies of delivered ones only (not of lost replies), exactly.
+/// encoded replies of delivered ones only (not of lost replies), exactly; `method_count` counts
+/// the calls of one method, delivered or not.
 #[test]
 fn counters_count_every_call_and_only_delivered_replies() {
     sim::test(|| async {
@@ -445,6 +446,10 @@ fn counters_count_every_call_and_only_delivered_replies() {
         }
         assert!(lost_replies > 0);
         assert_eq!((net.total_count(), net.total_bytes()), (307, expected));
+        assert!(disabled.call(&DeleteSelf).await.is_err());
+        assert_eq!(net.method_count(Bump::NAME), 307);
+        assert_eq!(net.method_count(DeleteSelf::NAME), 1);
+        assert_eq!(net.method_count("Probe.Nothing"), 0);
     });
 }
 
