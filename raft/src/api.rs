@@ -8,7 +8,7 @@
 
 use labrpc::{ClientEnd, Service};
 
-use crate::{ApplySender, Command, Persister};
+use crate::{ApplySender, Command, Options, Persister};
 
 /// The Raft this build compiles.
 type Selected<C> = crate::raft::Raft<C>;
@@ -31,6 +31,20 @@ impl<C: Command> Raft<C> {
         apply_tx: ApplySender<C>,
     ) -> Raft<C> {
         let peer = Selected::new(peers, me, persister, apply_tx); // src/raft.rs: restore `new`
+        Raft(shared_by_the_testers_tasks(peer))
+    }
+
+    /// [`Raft::with_options`](crate::Raft::with_options) (2E): `new`, with the guards
+    /// `options` switches on.
+    pub fn with_options(
+        peers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        apply_tx: ApplySender<C>,
+        options: Options,
+    ) -> Raft<C> {
+        // src/raft.rs: restore `with_options`
+        let peer = Selected::with_options(peers, me, persister, apply_tx, options);
         Raft(shared_by_the_testers_tasks(peer))
     }
 

@@ -10,6 +10,7 @@
 //! | 2B | log replication and commitment | `cargo test -p raft 2b` |
 //! | 2C | persistence across crashes | `cargo test -p raft 2c` |
 //! | 2D | log compaction with snapshots | `cargo test -p raft 2d` |
+//! | 2E (beyond MIT) | PreVote and CheckQuorum, as etcd runs Raft | `cargo test -p raft 2e` |
 //!
 //! Each test is a deterministic simulation: the network, the crashes and your timers run on
 //! virtual time, so the whole lab's tests take seconds, and a failure prints a seed and a
@@ -27,6 +28,8 @@
 //! * [`Raft::start`] proposes a command; [`Raft::get_state`] reports term and leadership;
 //!   [`Raft::snapshot`] tells Raft the service has snapshotted up to an index; [`Raft::kill`]
 //!   stops it; [`Raft::service`] is the RPC service the tester registers for the peer.
+//! * [`Raft::with_options`] (2E) creates a peer as `new` does, with the election guards that
+//!   its [`Options`] switch on.
 //!
 //! Commands are any [`Command`] type: the tests use a small enum of integers and strings, the
 //! key/value service its operations.
@@ -98,3 +101,17 @@ pub enum ApplyMsg<C> {
 
 /// The sending half of the apply channel a peer is given.
 pub type ApplySender<C> = tokio::sync::mpsc::UnboundedSender<ApplyMsg<C>>;
+
+/// Lab 2E: the guards production Raft (etcd, TiKV) adds to elections, each off unless switched
+/// on, so that labs 2A-2D are MIT's. The tester passes them to `Raft::with_options`; the 2E
+/// section of `src/raft.rs` says what each asks of your peer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// PreVote (Ongaro's thesis, section 9.6): a peer whose election timer fires first asks
+    /// the others, with a `Raft.PreVote` RPC, whether they would vote for it, and stands (a
+    /// new term) only if a majority would.
+    pub pre_vote: bool,
+    /// CheckQuorum (thesis section 6.2): a leader that has not heard from a majority for an
+    /// election timeout steps down.
+    pub check_quorum: bool,
+}

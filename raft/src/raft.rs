@@ -103,6 +103,47 @@
 //!   the snapshot on the apply channel again (the service replaces its state with it), but
 //!   never a command at or below that index.
 //!
+//! # 2E: PreVote and CheckQuorum (beyond MIT)
+//!
+//! Two guards that production Raft (etcd, TiKV) adds to elections, from Ongaro's thesis. The
+//! 2E tests create peers with [`Raft::with_options`], whose [`Options`] say which
+//! guards are on; every other test calls [`Raft::new`], with both off, so 2A-2D stay as they
+//! are. Keep the options in your state and act on them.
+//!
+//! **PreVote** (thesis 9.6). A peer cut off from the others times out again and again; without
+//! PreVote each timeout is a new term, and when it comes back its term deposes a working leader
+//! for nothing (it cannot even win with its stale log). With PreVote, when the election timer
+//! fires, first ask everyone with a `Raft.PreVote` RPC ([`PreVoteArgs`]) whether they would
+//! vote for you in your term + 1; stand (increment the term, vote for yourself, RequestVote)
+//! only once a majority, you included, said yes. Otherwise wait for the next timeout.
+//!
+//! * A peer says yes only if (a) the proposed term is higher than its own, (b) your log is at
+//!   least as up-to-date as its own (the election restriction), and (c) it has not heard from
+//!   the current leader within the minimum election timeout (300 ms): while a leader works,
+//!   nobody helps depose it. A leader always says no.
+//! * A pre-vote changes nothing, on either side: not the term (the asker sends the term it
+//!   *would* stand in, and keeps its own), not `votedFor`, not the election timer. Only a reply
+//!   with a higher term than yours makes you a follower of that term, as any reply does.
+//! * Count only replies to your current attempt (you are still asking, and the reply answers
+//!   the term you asked for now), and reset your election timer when you start asking, so that
+//!   a failed attempt is retried after another timeout.
+//!
+//! **CheckQuorum** (thesis 6.2). A leader cut off with a minority keeps believing it leads
+//! while the majority elects another. With CheckQuorum, a leader notes when each follower last
+//! answered it (any reply of its term) and, once per election timeout (use the longest, 600 ms,
+//! so that a lossy network does not depose it by chance), counts the peers heard from since the
+//! last check, itself once: without a majority, it steps down (a follower, same term).
+//!
+//! * With CheckQuorum on, a peer that heard from the current leader within the minimum election
+//!   timeout also ignores a RequestVote from a higher term: neither adopts the term nor votes
+//!   (thesis 4.2.3). A working leader is known to exist, so the asker is disrupting it.
+//!
+//! The 2E tests: a peer that was partitioned away rejoins, or loses its link to the leader now
+//! and then (one-way or flapping), without moving the term; a stale peer cannot start an
+//! election through peers that would not vote for it; a leader cut off with a minority steps
+//! down within 2 s while the majority elects another; and MIT's churn tests with both guards
+//! on. The "Passed" line counts pre-vote RPCs separately.
+//!
 //! # Seeing what happened
 //!
 //! A failing test replays itself with a trace and leaves an HTML timeline (one column per peer)
@@ -119,7 +160,7 @@ use labrpc::{ClientEnd, Service};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::{ApplySender, Command, Persister};
+use crate::{ApplySender, Command, Options, Persister};
 
 /// The range election timeouts are drawn from (see the 2A hints).
 const ELECTION_TIMEOUT: Range<Duration> = Duration::from_millis(300)..Duration::from_millis(600);
@@ -171,6 +212,27 @@ pub struct RequestVoteReply {
 impl labrpc::Rpc for RequestVoteArgs {
     type Reply = RequestVoteReply;
     const NAME: &'static str = "Raft.RequestVote";
+}
+
+/// PreVote RPC arguments (2E): RequestVote's question, asked without changing any term or vote.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PreVoteArgs {
+    /// The term the sender would stand in: its current term + 1.
+    pub term: u64,
+    // Your data here (2E).
+}
+
+/// PreVote RPC reply (2E).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PreVoteReply {
+    /// The receiver's current term.
+    pub term: u64,
+    // Your data here (2E).
+}
+
+impl labrpc::Rpc for PreVoteArgs {
+    type Reply = PreVoteReply;
+    const NAME: &'static str = "Raft.PreVote";
 }
 
 /// AppendEntries RPC arguments (Figure 2); with no entries, a heartbeat (2A).
@@ -226,6 +288,20 @@ impl<C: Command> Raft<C> {
         rf
     }
 
+    /// [`Raft::new`], with the 2E guards that `options` switches on. The 2E tests create their
+    /// peers with this; every other test calls `new` (both guards off).
+    pub fn with_options(
+        peers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        apply_tx: ApplySender<C>,
+        options: Options,
+    ) -> Raft<C> {
+        // Your code here (2E): keep `options` in `State`, then start the peer as `new` does.
+        let _ = options;
+        Self::new(peers, me, persister, apply_tx)
+    }
+
     /// The current term, and whether this peer believes it is the leader.
     pub fn get_state(&self) -> (u64, bool) {
         let st = self.state.lock();
@@ -273,6 +349,16 @@ impl<C: Command> Raft<C> {
         // Your code here (2A, 2B).
         let _ = args;
         RequestVoteReply {
+            term: st.current_term,
+        }
+    }
+
+    /// The PreVote handler (2E): would this peer vote for the sender? Changes nothing.
+    fn pre_vote(&self, args: PreVoteArgs) -> PreVoteReply {
+        let st = self.state.lock();
+        // Your code here (2E).
+        let _ = args;
+        PreVoteReply {
             term: st.current_term,
         }
     }
@@ -362,11 +448,15 @@ impl<C: Command> Raft<C> {
     /// The RPC service the tester registers for this peer, named "Raft": one `.handle(...)`
     /// per RPC. Each handler holds a clone of the peer and runs in a task of the peer's own.
     pub fn service(&self) -> Service {
-        let (rv, ae) = (self.clone(), self.clone());
+        let (rv, pv, ae) = (self.clone(), self.clone(), self.clone());
         Service::new("Raft")
             .handle(move |args: RequestVoteArgs| {
                 let rf = rv.clone();
                 async move { rf.request_vote(args) }
+            })
+            .handle(move |args: PreVoteArgs| {
+                let rf = pv.clone();
+                async move { rf.pre_vote(args) }
             })
             .handle(move |args: AppendEntriesArgs| {
                 let rf = ae.clone();

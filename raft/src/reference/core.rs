@@ -27,8 +27,8 @@ use serde::Deserialize;
 
 use super::log::{Entry, Log, LogFields};
 use super::messages::{
-    AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply,
-    RequestVoteArgs, RequestVoteReply,
+    AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply, PreVoteArgs,
+    RequestVoteArgs,
 };
 use crate::{ApplyMsg, Command};
 
@@ -47,6 +47,11 @@ pub struct CoreConfig {
     pub election_ticks: Range<u64>,
     /// A leader sends a follower something at least this often.
     pub heartbeat_ticks: u64,
+    /// Lab 2E: ask for pre-votes before standing (see `election.rs`).
+    pub pre_vote: bool,
+    /// Lab 2E: a leader that stops hearing from a majority steps down; a peer that hears from
+    /// a leader ignores RequestVotes from newer terms (see `election.rs`).
+    pub check_quorum: bool,
     /// The heartbeat interval for a follower that has not answered anything for a whole
     /// `election_ticks.end`: most likely crashed or cut off, so probing it at the full rate only
     /// adds traffic. Keep it below `election_ticks.start`, so that a follower that comes back
@@ -63,6 +68,8 @@ pub type Random = Box<dyn FnMut(Range<u64>) -> u64 + Send>;
 pub enum Role {
     /// Answers leaders and candidates; starts an election when it hears from no leader.
     Follower,
+    /// Lab 2E, PreVote: asks whether it could win the next term, before standing in it.
+    PreCandidate,
     /// Asks for votes for itself in the current term.
     Candidate,
     /// Handles proposals and replicates the log.
@@ -74,6 +81,8 @@ pub enum Role {
 pub enum Request<C> {
     /// RequestVote.
     Vote(RequestVoteArgs),
+    /// PreVote (lab 2E).
+    PreVote(PreVoteArgs),
     /// AppendEntries.
     Append(AppendEntriesArgs<C>),
     /// InstallSnapshot.
@@ -152,7 +161,7 @@ pub struct Core<C> {
 
     // Persistent (Figure 2), plus the snapshot, which is saved beside them.
     pub(super) term: u64,
-    voted_for: Option<usize>,
+    pub(super) voted_for: Option<usize>,
     pub(super) log: Log<C>,
     pub(super) snapshot: Vec<u8>,
 
@@ -163,8 +172,12 @@ pub struct Core<C> {
     applied: u64,
     election_elapsed: u64,
     election_timeout: u64,
-    /// Candidate only: who granted a vote in this term.
-    votes: Vec<bool>,
+    /// Candidate and pre-candidate only: who granted a vote (or pre-vote) in this election.
+    pub(super) votes: Vec<bool>,
+    /// When (`now`) this peer last heard from the leader of its current term, if it has.
+    pub(super) leader_heard: Option<u64>,
+    /// Leader with CheckQuorum only: ticks into the current round.
+    pub(super) quorum_elapsed: u64,
     /// Leader only: replication state per peer (the entry for this peer is unused).
     pub(super) progress: Vec<Progress>,
     next_seq: u64,
@@ -172,7 +185,7 @@ pub struct Core<C> {
     pub(super) now: u64,
 
     // Output accumulated for the next Ready.
-    state_dirty: bool,
+    pub(super) state_dirty: bool,
     snapshot_dirty: bool,
     messages: Vec<Message<C>>,
     apply: Vec<ApplyMsg<C>>,
@@ -208,6 +221,8 @@ impl<C: Command> Core<C> {
             election_elapsed: 0,
             election_timeout: 0,
             votes: vec![false; cfg.peers],
+            leader_heard: None,
+            quorum_elapsed: 0,
             progress: Vec::new(),
             next_seq: 0,
             now: 0,
@@ -250,11 +265,12 @@ impl<C: Command> Core<C> {
         self.now += 1;
         if self.role == Role::Leader {
             self.tick_heartbeats();
+            self.tick_check_quorum();
             return;
         }
         self.election_elapsed += 1;
         if self.election_elapsed >= self.election_timeout {
-            self.start_election();
+            self.election_timed_out();
         }
     }
 
@@ -265,7 +281,9 @@ impl<C: Command> Core<C> {
     /// each. At least 1.
     pub fn ticks_until_due(&self) -> u64 {
         if self.role == Role::Leader {
-            return self.ticks_until_heartbeat();
+            return self
+                .ticks_until_heartbeat()
+                .min(self.ticks_until_quorum_check());
         }
         self.election_timeout
             .saturating_sub(self.election_elapsed)
@@ -331,13 +349,15 @@ impl<C: Command> Core<C> {
     }
 
     /// Takes back a `Ready` whose messages and deliveries the driver has drained, so that the
-    /// next one reuses their buffers instead of allocating (one `Ready` per input).
+    /// next one reuses their buffers instead of allocating (one `Ready` per input). Only small
+    /// buffers are kept: a restart's replay of a long log must not stay allocated.
     pub fn recycle(&mut self, ready: Ready<C>) {
-        if self.messages.capacity() == 0 {
+        const KEEP: usize = 64;
+        if self.messages.capacity() == 0 && ready.messages.capacity() <= KEEP {
             self.messages = ready.messages;
             self.messages.clear();
         }
-        if self.apply.capacity() == 0 {
+        if self.apply.capacity() == 0 && ready.apply.capacity() <= KEEP {
             self.apply = ready.apply;
             self.apply.clear();
         }
@@ -376,7 +396,7 @@ impl<C: Command> Core<C> {
 
     // ---- Terms, roles and elections (section 5.2) ----
 
-    fn reset_election_timer(&mut self) {
+    pub(super) fn reset_election_timer(&mut self) {
         self.election_elapsed = 0;
         self.election_timeout = (self.random)(self.cfg.election_ticks.clone());
     }
@@ -386,12 +406,13 @@ impl<C: Command> Core<C> {
         if term > self.term {
             self.term = term;
             self.voted_for = None;
+            self.leader_heard = None;
             self.state_dirty = true;
             self.become_follower();
         }
     }
 
-    fn become_follower(&mut self) {
+    pub(super) fn become_follower(&mut self) {
         if self.role == Role::Leader {
             // A leader's election timer did not run; start it afresh rather than from
             // whatever it counted before this peer won, or it would stand at once.
@@ -399,83 +420,6 @@ impl<C: Command> Core<C> {
         }
         self.role = Role::Follower;
         self.progress.clear();
-    }
-
-    fn start_election(&mut self) {
-        self.term += 1;
-        self.voted_for = Some(self.me());
-        self.state_dirty = true;
-        self.role = Role::Candidate;
-        self.reset_election_timer();
-        tracing::info!(
-            kind = "election",
-            "timed out: candidate in term {}",
-            self.term
-        );
-        let me = self.me();
-        self.votes = vec![false; self.cfg.peers];
-        self.votes[me] = true;
-        if self.quorum() == 1 {
-            self.become_leader();
-            return;
-        }
-        let args = RequestVoteArgs {
-            term: self.term,
-            candidate: self.me(),
-            last_log_index: self.log.last_index(),
-            last_log_term: self.log.last_term(),
-        };
-        for peer in self.others() {
-            self.send(peer, Request::Vote(args.clone()));
-        }
-    }
-
-    /// RequestVote receiver (Figure 2).
-    pub fn handle_request_vote(&mut self, args: RequestVoteArgs) -> RequestVoteReply {
-        self.observe_term(args.term);
-        // The election restriction (5.4.1): only for a log at least as up-to-date as ours,
-        // comparing the last entries' terms, then the logs' lengths.
-        let up_to_date = (args.last_log_term, args.last_log_index)
-            >= (self.log.last_term(), self.log.last_index());
-        let granted = args.term == self.term
-            && self.voted_for.is_none_or(|v| v == args.candidate)
-            && up_to_date;
-        if granted {
-            self.voted_for = Some(args.candidate);
-            self.state_dirty = true;
-            // Only a granted vote resets the timer: a candidate that cannot win (stale log)
-            // must not keep the peers that could win from standing.
-            self.reset_election_timer();
-            tracing::info!(
-                kind = "vote",
-                "votes for peer {} in term {}",
-                args.candidate,
-                self.term
-            );
-        }
-        RequestVoteReply {
-            term: self.term,
-            vote_granted: granted,
-        }
-    }
-
-    /// The outcome of a RequestVote this peer sent. A lost one is not retried: if the election
-    /// fails, the next one asks again.
-    pub fn handle_request_vote_reply(
-        &mut self,
-        from: usize,
-        args: &RequestVoteArgs,
-        reply: Option<RequestVoteReply>,
-    ) {
-        let Some(reply) = reply else { return };
-        self.observe_term(reply.term);
-        if self.role != Role::Candidate || args.term != self.term || !reply.vote_granted {
-            return; // not a vote for this election
-        }
-        self.votes[from] = true;
-        if self.votes.iter().filter(|&&v| v).count() >= self.quorum() {
-            self.become_leader();
-        }
     }
 
     // ---- Follower side of replication ----
@@ -493,6 +437,7 @@ impl<C: Command> Core<C> {
             self.me()
         );
         self.role = Role::Follower; // a candidate of this term lost
+        self.leader_heard = Some(self.now);
         self.reset_election_timer();
         true
     }

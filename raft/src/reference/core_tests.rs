@@ -15,6 +15,8 @@ fn config(id: usize, peers: usize) -> CoreConfig {
         election_ticks: 30..61,
         heartbeat_ticks: 10,
         silent_heartbeat_ticks: 25,
+        pre_vote: false,
+        check_quorum: false,
     }
 }
 
@@ -124,6 +126,11 @@ impl Cluster {
                     self.sent.0 += 1;
                     let reply = up.then(|| self.cores[to].handle_request_vote(args.clone()));
                     self.cores[from].handle_request_vote_reply(to, &args, reply);
+                }
+                Request::PreVote(args) => {
+                    self.sent.0 += 1;
+                    let reply = up.then(|| self.cores[to].handle_pre_vote(args.clone()));
+                    self.cores[from].handle_pre_vote_reply(to, &args, reply);
                 }
                 Request::Append(args) => {
                     self.sent.1 += 1;
@@ -610,3 +617,6 @@ fn compaction_ignores_stale_or_unapplied_indices() {
     l.compact(2, vec![2]); // older than the current snapshot
     assert_eq!((l.log.snapshot_index(), l.snapshot.clone()), (3, vec![3]));
 }
+
+#[path = "election_tests.rs"]
+mod election_tests;

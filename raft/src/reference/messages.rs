@@ -35,6 +35,16 @@ pub struct RequestVoteReply {
     pub vote_granted: bool,
 }
 
+/// PreVote (lab 2E): would the receiver vote for the sender in `term`, the sender's term + 1?
+/// The question of a RequestVote, asked without changing any term or vote. Its own RPC, so that
+/// it is told apart on the network.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PreVoteArgs(pub RequestVoteArgs);
+
+/// The answer to [`PreVoteArgs`]: the receiver's term, and whether it would vote.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PreVoteReply(pub RequestVoteReply);
+
 /// AppendEntries: replicate entries and/or assert leadership (a heartbeat has no entries).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AppendEntriesArgs<C> {
@@ -99,6 +109,11 @@ pub struct InstallSnapshotReply {
 impl labrpc::Rpc for RequestVoteArgs {
     type Reply = RequestVoteReply;
     const NAME: &'static str = "Raft.RequestVote";
+}
+
+impl labrpc::Rpc for PreVoteArgs {
+    type Reply = PreVoteReply;
+    const NAME: &'static str = "Raft.PreVote";
 }
 
 impl<C: crate::Command> labrpc::Rpc for AppendEntriesArgs<C> {

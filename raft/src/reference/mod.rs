@@ -26,6 +26,7 @@
 //! of the node stops them even when the spawning call (`start`, from the tester) runs elsewhere.
 
 mod core;
+mod election;
 mod log;
 mod messages;
 mod replication;
@@ -43,7 +44,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use self::core::{Core, CoreConfig, Message, Persist, Request};
-use crate::{ApplyMsg, ApplySender, Command, Persister};
+use crate::{ApplyMsg, ApplySender, Command, Options, Persister};
 
 /// One tick of the core's clock.
 const TICK: Duration = Duration::from_millis(10);
@@ -107,12 +108,25 @@ impl<C: Command> Raft<C> {
         persister: Persister,
         apply_tx: ApplySender<C>,
     ) -> Raft<C> {
+        Self::with_options(peers, me, persister, apply_tx, Options::default())
+    }
+
+    /// [`Raft::new`], with the 2E guards that `options` switches on.
+    pub fn with_options(
+        peers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        apply_tx: ApplySender<C>,
+        options: Options,
+    ) -> Raft<C> {
         let config = CoreConfig {
             id: me,
             peers: peers.len(),
             election_ticks: ELECTION_TICKS,
             heartbeat_ticks: HEARTBEAT_TICKS,
             silent_heartbeat_ticks: SILENT_HEARTBEAT_TICKS,
+            pre_vote: options.pre_vote,
+            check_quorum: options.check_quorum,
         };
         // The simulation's generator draws from the stream of the node the caller runs on. Every
         // core input that resets a timer (ticks, RPC handlers, replies) runs on this peer's node,
@@ -171,6 +185,7 @@ impl<C: Command> Raft<C> {
     pub fn service(&self) -> Service {
         Service::new("Raft")
             .handle(self.handler(Core::handle_request_vote))
+            .handle(self.handler(Core::handle_pre_vote))
             .handle(self.handler(Core::handle_append_entries))
             .handle(self.handler(Core::handle_install_snapshot))
     }
@@ -253,6 +268,15 @@ impl<C: Command> Inner<C> {
                 );
                 let reply = end.call(&args).await.ok();
                 self.step(|core| core.handle_request_vote_reply(to, &args, reply));
+            }
+            Request::PreVote(args) => {
+                tracing::debug!(
+                    kind = "send",
+                    "PreVote to peer {to} (for term {})",
+                    args.0.term
+                );
+                let reply = end.call(&args).await.ok();
+                self.step(|core| core.handle_pre_vote_reply(to, &args, reply));
             }
             Request::Append(args) => {
                 if !args.entries.is_empty() {

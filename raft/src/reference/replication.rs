@@ -87,6 +87,7 @@ impl<C: Command> Core<C> {
             last_heard: self.now,
         };
         self.progress = vec![progress; self.cfg.peers];
+        self.quorum_elapsed = 0;
         // Announce the new leadership at once, before anyone else times out.
         for peer in self.others() {
             self.send_append(peer, true);
@@ -176,7 +177,7 @@ impl<C: Command> Core<C> {
         let carries_data = match &request {
             Request::Append(args) => !args.entries.is_empty(),
             Request::Snapshot(_) => true,
-            Request::Vote(_) => false,
+            Request::Vote(_) | Request::PreVote(_) => false,
         };
         let seq = self.send(peer, request);
         let p = &mut self.progress[peer];

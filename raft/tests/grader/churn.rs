@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use labrpc::sim;
+use raft::Options;
 
 use crate::tester::{rand_int, sleep, Cmd, RaftTester, ELECTION_TIMEOUT};
 
@@ -59,13 +60,19 @@ async fn churn_client(cfg: Arc<RaftTester>, me: u64, stop: Arc<AtomicBool>) -> V
 
 /// MIT's `internalChurn`, with `rounds` rounds of random disconnections, restarts and crashes.
 pub async fn churn(unreliable: bool, rounds: usize) -> Churned {
-    let servers = 5;
-    let cfg = RaftTester::new(servers, unreliable, false);
-    cfg.begin(if unreliable {
+    let title = if unreliable {
         "Test (2C): unreliable churn"
     } else {
         "Test (2C): churn"
-    });
+    };
+    churn_with(unreliable, rounds, Options::default(), title).await
+}
+
+/// [`churn`] with peers made with `options` (2E), under `title`.
+pub async fn churn_with(unreliable: bool, rounds: usize, options: Options, title: &str) -> Churned {
+    let servers = 5;
+    let cfg = RaftTester::with_options(servers, unreliable, false, options);
+    cfg.begin(title);
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..3)
         .map(|me| sim::spawn(churn_client(cfg.clone(), me, stop.clone())))

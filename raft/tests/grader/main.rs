@@ -12,6 +12,7 @@ mod part2a;
 mod part2b;
 mod part2c;
 mod part2d;
+mod part2e;
 mod tester;
 
 /// Runs a test body in a simulation; the replay command printed on failure builds the same

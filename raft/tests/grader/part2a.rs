@@ -1,5 +1,7 @@
 //! 2A: leader election.
 
+use raft::Options;
+
 use crate::run;
 use crate::tester::{sleep, RaftTester, ELECTION_TIMEOUT};
 
@@ -30,25 +32,33 @@ fn initial_election_2a() {
 /// it; without a majority no leader is elected; with one again, a leader appears.
 #[test]
 fn re_election_2a() {
-    run(|| async {
-        let servers = 3;
-        let cfg = RaftTester::new(servers, false, false);
-        cfg.begin("Test (2A): election after network failure");
-        let leader1 = cfg.check_one_leader().await;
-        cfg.disconnect(leader1);
-        cfg.check_one_leader().await;
-        cfg.connect(leader1);
-        let leader2 = cfg.check_one_leader().await;
-        cfg.disconnect(leader2);
-        cfg.disconnect((leader2 + 1) % servers);
-        sleep(2 * ELECTION_TIMEOUT).await;
-        cfg.check_no_leader();
-        cfg.connect((leader2 + 1) % servers);
-        cfg.check_one_leader().await;
-        cfg.connect(leader2);
-        cfg.check_one_leader().await;
-        cfg.end();
+    run(|| {
+        re_election(
+            Options::default(),
+            "Test (2A): election after network failure",
+        )
     });
+}
+
+/// The body of [`re_election_2a`], with peers made with `options` (2E).
+pub async fn re_election(options: Options, title: &str) {
+    let servers = 3;
+    let cfg = RaftTester::with_options(servers, false, false, options);
+    cfg.begin(title);
+    let leader1 = cfg.check_one_leader().await;
+    cfg.disconnect(leader1);
+    cfg.check_one_leader().await;
+    cfg.connect(leader1);
+    let leader2 = cfg.check_one_leader().await;
+    cfg.disconnect(leader2);
+    cfg.disconnect((leader2 + 1) % servers);
+    sleep(2 * ELECTION_TIMEOUT).await;
+    cfg.check_no_leader();
+    cfg.connect((leader2 + 1) % servers);
+    cfg.check_one_leader().await;
+    cfg.connect(leader2);
+    cfg.check_one_leader().await;
+    cfg.end();
 }
 
 /// 7 peers, 9 rounds of disconnecting 3 random peers (repeats allowed): each time the rest

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use labrpc::sim;
+use raft::Options;
 
 use crate::churn::{churn, CHURN_ROUNDS};
 use crate::run;
@@ -192,46 +193,49 @@ fn unreliable_agree_2c() {
 /// agreement must fit in `one()`'s 10 s, which needs fast log backup.
 #[test]
 fn figure8_unreliable_2c() {
-    run(|| async {
-        let servers = 5;
-        let cfg = RaftTester::new(servers, true, false);
-        cfg.begin("Test (2C): Figure 8 (unreliable)");
-        cfg.one(rand_int() % 10000, 1, true).await;
-        let mut nup = servers;
-        for iters in 0..1000 {
-            if iters == 200 {
-                cfg.set_long_reordering(true);
-            }
-            let mut leader = None;
-            for i in 0..servers {
-                if cfg.rf(i).start((rand_int() % 10000).into()).is_some() && cfg.is_connected(i) {
-                    leader = Some(i);
-                }
-            }
-            figure8_pause().await;
-            let half = ELECTION_TIMEOUT.as_millis() as u64 / 2;
-            if let Some(leader) = leader {
-                if sim::random_range(0..1000) < half {
-                    cfg.disconnect(leader);
-                    nup -= 1;
-                }
-            }
-            if nup < 3 {
-                let s = sim::random_range(0..servers as u64) as usize;
-                if !cfg.is_connected(s) {
-                    cfg.connect(s);
-                    nup += 1;
-                }
-            }
+    run(|| figure8_unreliable(Options::default(), "Test (2C): Figure 8 (unreliable)"));
+}
+
+/// The body of [`figure8_unreliable_2c`], with peers made with `options` (2E).
+pub async fn figure8_unreliable(options: Options, title: &str) {
+    let servers = 5;
+    let cfg = RaftTester::with_options(servers, true, false, options);
+    cfg.begin(title);
+    cfg.one(rand_int() % 10000, 1, true).await;
+    let mut nup = servers;
+    for iters in 0..1000 {
+        if iters == 200 {
+            cfg.set_long_reordering(true);
         }
+        let mut leader = None;
         for i in 0..servers {
-            if !cfg.is_connected(i) {
-                cfg.connect(i);
+            if cfg.rf(i).start((rand_int() % 10000).into()).is_some() && cfg.is_connected(i) {
+                leader = Some(i);
             }
         }
-        cfg.one(rand_int() % 10000, servers, true).await;
-        cfg.end();
-    });
+        figure8_pause().await;
+        let half = ELECTION_TIMEOUT.as_millis() as u64 / 2;
+        if let Some(leader) = leader {
+            if sim::random_range(0..1000) < half {
+                cfg.disconnect(leader);
+                nup -= 1;
+            }
+        }
+        if nup < 3 {
+            let s = sim::random_range(0..servers as u64) as usize;
+            if !cfg.is_connected(s) {
+                cfg.connect(s);
+                nup += 1;
+            }
+        }
+    }
+    for i in 0..servers {
+        if !cfg.is_connected(i) {
+            cfg.connect(i);
+        }
+    }
+    cfg.one(rand_int() % 10000, servers, true).await;
+    cfg.end();
 }
 
 /// Three clients propose while peers are disconnected, crashed and restarted at random;

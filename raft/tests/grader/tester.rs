@@ -26,12 +26,15 @@ use labtest::report::{self, Measured};
 use labtest::{Boot, Cluster, EndMaker, Links, OnNode, ServerKind, ServerName};
 use parking_lot::Mutex;
 use raft::api::Raft;
-use raft::Persister;
+use raft::{Options, Persister};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::appliers::{applier, applier_snap, Applied, ServiceClock, ServiceTime};
 use crate::leaders::Leaders;
+
+/// The name of the 2E PreVote RPC, which the "Passed" line counts apart.
+const PRE_VOTE: &str = "Raft.PreVote";
 
 /// MIT's `RaftElectionTimeout`: the tests give an election a second to complete.
 pub const ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -113,6 +116,8 @@ struct RaftPeers {
     applied: Arc<Mutex<Applied>>,
     services: Arc<Mutex<ServiceTime>>,
     snapshot: bool,
+    /// The 2E guards; with none on, peers start with MIT's `Raft::new`.
+    options: Options,
 }
 
 impl ServerKind for RaftPeers {
@@ -140,7 +145,14 @@ impl ServerKind for RaftPeers {
             panic!("{e}");
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let raft = node.enter(|| Raft::new(ends, i, persister, tx));
+        let options = self.options;
+        let raft = node.enter(|| {
+            if options == Options::default() {
+                Raft::new(ends, i, persister, tx)
+            } else {
+                Raft::with_options(ends, i, persister, tx, options)
+            }
+        });
         let peer = PeerRaft(OnNode::hosted(node.clone(), raft.clone()));
         let applied = self.applied.clone();
         let clock = ServiceClock::new(i, node.id(), self.services.clone(), self.snapshot);
@@ -167,6 +179,7 @@ struct Begin {
     title: String,
     at: Duration,
     rpcs: u64,
+    pre_votes: u64,
     bytes: u64,
     max_index: u64,
 }
@@ -186,6 +199,16 @@ impl RaftTester {
     /// MIT's `make_config(t, n, unreliable, snapshot)`: starts and connects `n` peers. Long
     /// delays are always on, as in MIT's Raft tester.
     pub fn new(n: usize, unreliable: bool, snapshot: bool) -> Arc<RaftTester> {
+        Self::with_options(n, unreliable, snapshot, Options::default())
+    }
+
+    /// [`RaftTester::new`], with peers made by `Raft::with_options(.., options)` (2E).
+    pub fn with_options(
+        n: usize,
+        unreliable: bool,
+        snapshot: bool,
+        options: Options,
+    ) -> Arc<RaftTester> {
         let net = Network::new();
         net.set_reliable(!unreliable);
         net.set_long_delays(true);
@@ -195,6 +218,7 @@ impl RaftTester {
             applied: applied.clone(),
             services: services.clone(),
             snapshot,
+            options,
         };
         let cfg = Arc::new(RaftTester {
             n,
@@ -536,27 +560,50 @@ impl RaftTester {
             title: title.to_string(),
             at: sim::now(),
             rpcs: self.net.total_count(),
+            pre_votes: self.net.method_count(PRE_VOTE),
             bytes: self.net.total_bytes(),
             max_index: self.applied.lock().max_index,
         });
     }
 
     /// MIT's `end`: prints the title and the "Passed" line with time, peers, RPCs, bytes and
-    /// commands since `begin`.
+    /// commands since `begin`. With PreVote on (2E), the RPCs column leaves out the pre-votes,
+    /// which the line counts after it.
     pub fn end(&self) {
         let begin = self
             .begin
             .lock()
             .take()
             .expect("tester: end() without begin()");
+        let pre_votes = self.net.method_count(PRE_VOTE) - begin.pre_votes;
         let m = Measured {
             time: sim::now() - begin.at,
             peers: self.n,
-            rpcs: self.net.total_count() - begin.rpcs,
+            rpcs: self.net.total_count() - begin.rpcs - pre_votes,
             bytes: Some(self.net.total_bytes() - begin.bytes),
             cmds: self.applied.lock().max_index - begin.max_index,
         };
-        report::print_passed(&begin.title, &m);
+        if self.peers.kind().options.pre_vote {
+            println!(
+                "{}  +{pre_votes} pre-votes",
+                report::passed(&begin.title, &m)
+            );
+            report::record_rpcs(m.rpcs + pre_votes);
+            sim::add_to_result("pre_votes", pre_votes);
+        } else {
+            report::print_passed(&begin.title, &m);
+        }
+    }
+
+    /// MIT's `partition(p1, p2)`: each side linked inside, cut off from the other.
+    pub fn partition(&self, p1: &[usize], p2: &[usize]) {
+        self.peers.partition(p1, p2);
+    }
+
+    /// Sets whether peer `from`'s end to peer `to` delivers, one way only (the way back, `to`'s
+    /// end to `from`, stays as it is). Not in MIT's tester.
+    pub fn set_link(&self, from: usize, to: usize, on: bool) {
+        self.net.enable(&self.peers.end_name(from, to), on);
     }
 }
 
