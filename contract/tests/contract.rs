@@ -481,9 +481,13 @@ fn a_thread_rng_is_caught_by_the_determinism_check() {
         let p = echo_peer(&net, "peer17");
         let node = Node::new("candidate");
         node.spawn(async move {
-            let timeout = rand::rng().random_range(300..600); // the mistake under test
-            tokio::time::sleep(ms(timeout)).await;
-            let _ = p.end.call(&Ping(1)).await;
+            // The mistake under test, four times: two runs drawing the same timeouts pass the
+            // check, and with one draw of 300 values that was 1 run in 300.
+            for _ in 0..4 {
+                let timeout = rand::rng().random_range(300..600);
+                tokio::time::sleep(ms(timeout)).await;
+                let _ = p.end.call(&Ping(1)).await;
+            }
         })
         .await
         .unwrap();

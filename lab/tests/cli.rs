@@ -114,16 +114,16 @@ fn grade_scores_the_reference_and_the_skeleton() {
     let (out, text) = lab(&reference);
     assert!(out.status.success(), "{text}");
     assert!(
-        text.contains("score: 4/4 points (4 tests, 2 seeds each)"),
+        text.contains("score: 5/5 points (5 tests, 2 seeds each)"),
         "{text}"
     );
     let grade: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(grade["earned"], 4);
+    assert_eq!(grade["earned"], 5);
     assert_eq!(grade["tests"][0]["verdict"], "pass");
 
     let (out, text) = lab(&args);
     assert!(!out.status.success(), "{text}");
-    assert!(text.contains("score: 0/4 points"), "{text}");
+    assert!(text.contains("score: 0/5 points"), "{text}");
     assert!(text.contains("fail (seeds [1, 2])"), "{text}");
 }
