@@ -8,7 +8,7 @@
 
 use labrpc::{ClientEnd, Service};
 
-use crate::{ApplySender, Command, Options, Persister};
+use crate::{ApplySender, Command, Options, Persister, ReadError};
 
 /// The Raft this build compiles.
 type Selected<C> = crate::raft::Raft<C>;
@@ -64,6 +64,18 @@ impl<C: Command> Raft<C> {
     /// including `index`.
     pub fn snapshot(&self, index: u64, snapshot: Vec<u8>) {
         self.0.snapshot(index, snapshot) // src/raft.rs must keep `fn snapshot(&self, u64, Vec<u8>)`
+    }
+
+    /// [`Raft::read_index`](crate::Raft::read_index) (3C): the index to have applied before
+    /// serving a read that arrived now, once a heartbeat round confirmed the leadership.
+    pub async fn read_index(&self) -> Result<u64, ReadError> {
+        self.0.read_index().await // src/raft.rs must keep `async fn read_index(&self) -> Result<u64, ReadError>`
+    }
+
+    /// [`Raft::lease_read_index`](crate::Raft::lease_read_index) (3C): the same, at once, if
+    /// this peer leads under a lease.
+    pub fn lease_read_index(&self) -> Result<u64, ReadError> {
+        self.0.lease_read_index() // src/raft.rs must keep `fn lease_read_index(&self) -> Result<u64, ReadError>`
     }
 
     /// [`Raft::kill`](crate::Raft::kill): stops the peer.

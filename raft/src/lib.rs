@@ -102,6 +102,18 @@ pub enum ApplyMsg<C> {
 /// The sending half of the apply channel a peer is given.
 pub type ApplySender<C> = tokio::sync::mpsc::UnboundedSender<ApplyMsg<C>>;
 
+/// Why Raft cannot give a read index (lab 3C).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadError {
+    /// This peer does not lead, or could not confirm that it still does: try another peer.
+    NotLeader,
+    /// This peer leads but has not committed an entry of its term yet, so its commit index may
+    /// lag what earlier leaders committed: commit something (a no-op), then ask again.
+    NoEntryOfTerm,
+    /// Lease reads: this peer leads, but no lease holds now; use a ReadIndex read.
+    LeaseExpired,
+}
+
 /// Lab 2E: the guards production Raft (etcd, TiKV) adds to elections, each off unless switched
 /// on, so that labs 2A-2D are MIT's. The tester passes them to `Raft::with_options`; the 2E
 /// section of `src/raft.rs` says what each asks of your peer.

@@ -160,7 +160,7 @@ use labrpc::{ClientEnd, Service};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::{ApplySender, Command, Options, Persister};
+use crate::{ApplySender, Command, Options, Persister, ReadError};
 
 /// The range election timeouts are drawn from (see the 2A hints).
 const ELECTION_TIMEOUT: Range<Duration> = Duration::from_millis(300)..Duration::from_millis(600);
@@ -417,6 +417,21 @@ impl<C: Command> Raft<C> {
         // Your code here (2B).
         let _ = command;
         None
+    }
+
+    /// 3C, ReadIndex: the index the service must have applied before it answers a read that
+    /// arrived now, once this peer has confirmed with a round of heartbeats that it still
+    /// leads. (Lab 3C, beyond MIT: reads without the log. Until then, leave this as it is.)
+    pub async fn read_index(&self) -> Result<u64, ReadError> {
+        // Your code here (3C).
+        Err(ReadError::NotLeader)
+    }
+
+    /// 3C, lease reads: the same index at once, without a round, if this peer leads under a
+    /// lease. (Lab 3C, beyond MIT. Until then, leave this as it is.)
+    pub fn lease_read_index(&self) -> Result<u64, ReadError> {
+        // Your code here (3C).
+        Err(ReadError::NotLeader)
     }
 
     /// Stops the peer: the tester calls this when it crashes or retires a peer. The crash

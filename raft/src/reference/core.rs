@@ -30,9 +30,11 @@ use super::messages::{
     AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply, PreVoteArgs,
     RequestVoteArgs,
 };
-use crate::{ApplyMsg, Command};
+use crate::{ApplyMsg, Command, ReadError};
 
+use super::reads::PendingRead;
 use super::replication::Progress;
+use std::collections::VecDeque;
 
 /// Timing, in ticks, and the cluster's shape.
 #[derive(Clone, Debug)]
@@ -52,6 +54,10 @@ pub struct CoreConfig {
     /// Lab 2E: a leader that stops hearing from a majority steps down; a peer that hears from
     /// a leader ignores RequestVotes from newer terms (see `election.rs`).
     pub check_quorum: bool,
+    /// Lab 3C: how long a leader may serve lease reads after heartbeats a majority answered
+    /// were sent (0: no lease reads). Safe only with `check_quorum` and below the shortest
+    /// election timeout by the clock drift allowed (see `reads.rs`).
+    pub lease_ticks: u64,
     /// The heartbeat interval for a follower that has not answered anything for a whole
     /// `election_ticks.end`: most likely crashed or cut off, so probing it at the full rate only
     /// adds traffic. Keep it below `election_ticks.start`, so that a follower that comes back
@@ -134,6 +140,8 @@ pub struct Ready<C> {
     pub messages: Vec<Message<C>>,
     /// Deliver these to the service, in order, after everything delivered before.
     pub apply: Vec<ApplyMsg<C>>,
+    /// Answers to reads ([`Core::read_index`]), by the number the driver gave each.
+    pub reads: Vec<(u64, Result<u64, ReadError>)>,
 }
 
 /// The persistent state as encoded (Figure 2's currentTerm, votedFor, log[], plus the log's
@@ -178,9 +186,11 @@ pub struct Core<C> {
     pub(super) leader_heard: Option<u64>,
     /// Leader with CheckQuorum only: ticks into the current round.
     pub(super) quorum_elapsed: u64,
+    /// Leader only: reads waiting for their heartbeat round, in order of arrival.
+    pub(super) pending_reads: VecDeque<PendingRead>,
     /// Leader only: replication state per peer (the entry for this peer is unused).
     pub(super) progress: Vec<Progress>,
-    next_seq: u64,
+    pub(super) next_seq: u64,
     /// Ticks since this peer started.
     pub(super) now: u64,
 
@@ -189,6 +199,7 @@ pub struct Core<C> {
     snapshot_dirty: bool,
     messages: Vec<Message<C>>,
     apply: Vec<ApplyMsg<C>>,
+    pub(super) read_results: Vec<(u64, Result<u64, ReadError>)>,
 }
 
 impl<C: Command> Core<C> {
@@ -223,6 +234,7 @@ impl<C: Command> Core<C> {
             votes: vec![false; cfg.peers],
             leader_heard: None,
             quorum_elapsed: 0,
+            pending_reads: VecDeque::new(),
             progress: Vec::new(),
             next_seq: 0,
             now: 0,
@@ -230,6 +242,7 @@ impl<C: Command> Core<C> {
             snapshot_dirty: false,
             messages: Vec::new(),
             apply: Vec::new(),
+            read_results: Vec::new(),
             cfg,
         };
         core.reset_election_timer();
@@ -265,6 +278,7 @@ impl<C: Command> Core<C> {
         self.now += 1;
         if self.role == Role::Leader {
             self.tick_heartbeats();
+            self.expire_reads();
             self.tick_check_quorum();
             return;
         }
@@ -345,6 +359,7 @@ impl<C: Command> Core<C> {
             persist,
             messages: std::mem::take(&mut self.messages),
             apply: std::mem::take(&mut self.apply),
+            reads: std::mem::take(&mut self.read_results),
         }
     }
 
@@ -414,6 +429,7 @@ impl<C: Command> Core<C> {
 
     pub(super) fn become_follower(&mut self) {
         if self.role == Role::Leader {
+            self.fail_reads();
             // A leader's election timer did not run; start it afresh rather than from
             // whatever it counted before this peer won, or it would stand at once.
             self.reset_election_timer();

@@ -17,6 +17,7 @@ fn config(id: usize, peers: usize) -> CoreConfig {
         silent_heartbeat_ticks: 25,
         pre_vote: false,
         check_quorum: false,
+        lease_ticks: 0,
     }
 }
 
@@ -72,6 +73,8 @@ struct Cluster {
     persisters: Vec<Persister>,
     connected: Vec<bool>,
     applied: Vec<Vec<ApplyMsg<Cmd>>>,
+    /// Answers to reads, per peer, in the order its Readys gave them.
+    reads: Vec<Vec<(u64, Result<u64, crate::ReadError>)>>,
     /// Requests delivered so far, by kind: (votes, appends, snapshots).
     sent: (usize, usize, usize),
 }
@@ -84,6 +87,7 @@ impl Cluster {
             persisters: (0..n).map(|_| Persister::new()).collect(),
             connected: vec![true; n],
             applied: vec![Vec::new(); n],
+            reads: vec![Vec::new(); n],
             sent: (0, 0, 0),
         }
     }
@@ -106,6 +110,7 @@ impl Cluster {
             );
         }
         self.applied[i].extend(std::mem::take(&mut ready.apply));
+        self.reads[i].extend(std::mem::take(&mut ready.reads));
         ready
     }
 
@@ -620,3 +625,6 @@ fn compaction_ignores_stale_or_unapplied_indices() {
 
 #[path = "election_tests.rs"]
 mod election_tests;
+
+#[path = "reads_tests.rs"]
+mod reads_tests;

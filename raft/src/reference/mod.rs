@@ -29,6 +29,7 @@ mod core;
 mod election;
 mod log;
 mod messages;
+mod reads;
 mod replication;
 
 use std::collections::VecDeque;
@@ -40,11 +41,12 @@ use futures::future::{BoxFuture, FutureExt};
 use labrpc::sim::Node;
 use labrpc::{ClientEnd, Service};
 use parking_lot::Mutex;
-use tokio::sync::Notify;
+use std::collections::HashMap;
+use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
 use self::core::{Core, CoreConfig, Message, Persist, Request};
-use crate::{ApplyMsg, ApplySender, Command, Options, Persister};
+use crate::{ApplyMsg, ApplySender, Command, Options, Persister, ReadError};
 
 /// One tick of the core's clock.
 const TICK: Duration = Duration::from_millis(10);
@@ -95,6 +97,10 @@ struct State<C> {
     ticks: u64,
     /// The tick the ticker sleeps until.
     armed: u64,
+    /// Reads waiting for their answer from the core, by number.
+    read_waiters: HashMap<u64, oneshot::Sender<Result<u64, ReadError>>>,
+    /// The number of the last read.
+    last_read: u64,
     /// Committed commands and snapshots not yet delivered, in order.
     deliveries: VecDeque<ApplyMsg<C>>,
 }
@@ -127,6 +133,7 @@ impl<C: Command> Raft<C> {
             silent_heartbeat_ticks: SILENT_HEARTBEAT_TICKS,
             pre_vote: options.pre_vote,
             check_quorum: options.check_quorum,
+            lease_ticks: 0,
         };
         // The simulation's generator draws from the stream of the node the caller runs on. Every
         // core input that resets a timer (ticks, RPC handlers, replies) runs on this peer's node,
@@ -149,6 +156,8 @@ impl<C: Command> Raft<C> {
                 core,
                 ticks: 0,
                 armed: 0,
+                read_waiters: HashMap::new(),
+                last_read: 0,
                 deliveries: VecDeque::new(),
             }),
             deliveries_added: Notify::new(),
@@ -175,9 +184,36 @@ impl<C: Command> Raft<C> {
         self.inner.step(|core| core.compact(index, snapshot));
     }
 
+    /// Lab 3C, ReadIndex: the index the service must have applied before it serves a read
+    /// that arrived now, once a heartbeat round has confirmed that this peer still leads.
+    pub async fn read_index(&self) -> Result<u64, ReadError> {
+        let (tx, rx) = oneshot::channel();
+        let id = {
+            let mut st = self.inner.state.lock();
+            st.last_read += 1;
+            let id = st.last_read;
+            st.read_waiters.insert(id, tx);
+            id
+        };
+        if self.inner.step(|core| core.read_index(id)).is_none() {
+            return Err(ReadError::NotLeader);
+        }
+        // A killed peer drops the waiting senders.
+        rx.await.unwrap_or(Err(ReadError::NotLeader))
+    }
+
+    /// Lab 3C, lease reads: the index to have applied before serving a read now, if this peer
+    /// leads under a lease; no messages.
+    pub fn lease_read_index(&self) -> Result<u64, ReadError> {
+        self.inner
+            .step(|core| core.lease_read_index())
+            .unwrap_or(Err(ReadError::NotLeader))
+    }
+
     /// Stops the peer at once: no more messages, persistence or deliveries.
     pub fn kill(&self) {
         self.inner.dead.store(true, Ordering::SeqCst);
+        self.inner.state.lock().read_waiters.clear();
         self.inner.deliveries_added.notify_one();
     }
 
@@ -234,6 +270,11 @@ impl<C: Command> Inner<C> {
         if !ready.apply.is_empty() {
             st.deliveries.extend(ready.apply.drain(..));
             self.deliveries_added.notify_one();
+        }
+        for (id, result) in ready.reads.drain(..) {
+            if let Some(waiter) = st.read_waiters.remove(&id) {
+                let _ = waiter.send(result);
+            }
         }
         st.core.recycle(ready);
         let due = st.ticks + st.core.ticks_until_due();

@@ -40,6 +40,10 @@ use super::messages::{
     AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply,
 };
 use crate::Command;
+use std::collections::VecDeque;
+
+/// How many unanswered messages per follower the leader remembers the send times of.
+const UNANSWERED_KEPT: usize = 64;
 
 /// What the leader knows about one follower: Figure 2's nextIndex and matchIndex, plus flow
 /// control.
@@ -55,6 +59,14 @@ pub struct Progress {
     pub idle: u64,
     /// When (`Core::now`) the follower last answered in this term.
     pub last_heard: u64,
+    /// The last message of this term the follower answered (0: none): reads queued before it
+    /// was sent are confirmed by this follower (`reads.rs`).
+    pub acked_seq: u64,
+    /// When that message, or the latest answered one, was sent: the follower vouches that no
+    /// other leader can be elected before this plus the minimum election timeout.
+    pub acked_sent_at: Option<u64>,
+    /// The messages sent and not yet answered, with when they were sent, oldest first.
+    pub unanswered: VecDeque<(u64, u64)>,
 }
 
 impl Progress {
@@ -62,6 +74,16 @@ impl Progress {
     /// before `seq` is no longer waited for.
     fn answered(&mut self, seq: u64, now: u64) {
         self.last_heard = now;
+        self.acked_seq = self.acked_seq.max(seq);
+        while let Some(&(sent_seq, sent_at)) = self.unanswered.front() {
+            if sent_seq > seq {
+                break;
+            }
+            if sent_seq == seq {
+                self.acked_sent_at = self.acked_sent_at.max(Some(sent_at));
+            }
+            self.unanswered.pop_front();
+        }
         if self.in_flight.is_some_and(|f| f <= seq) {
             self.in_flight = None;
         }
@@ -85,6 +107,9 @@ impl<C: Command> Core<C> {
             in_flight: None,
             idle: 0,
             last_heard: self.now,
+            acked_seq: 0,
+            acked_sent_at: None,
+            unanswered: VecDeque::new(),
         };
         self.progress = vec![progress; self.cfg.peers];
         self.quorum_elapsed = 0;
@@ -144,7 +169,7 @@ impl<C: Command> Core<C> {
     /// Sends `peer` an AppendEntries, or an InstallSnapshot if it needs compacted entries.
     /// Data (entries or the snapshot) goes only if `with_data` and nothing is outstanding;
     /// otherwise this is an empty probe.
-    fn send_append(&mut self, peer: usize, with_data: bool) {
+    pub(super) fn send_append(&mut self, peer: usize, with_data: bool) {
         let p = &self.progress[peer];
         let with_data = with_data && p.in_flight.is_none();
         let snapshot_index = self.log.snapshot_index();
@@ -180,8 +205,13 @@ impl<C: Command> Core<C> {
             Request::Vote(_) | Request::PreVote(_) => false,
         };
         let seq = self.send(peer, request);
+        let now = self.now;
         let p = &mut self.progress[peer];
         p.idle = 0;
+        if p.unanswered.len() >= UNANSWERED_KEPT {
+            p.unanswered.pop_front(); // long lost: an unreachable follower answers none
+        }
+        p.unanswered.push_back((seq, now));
         if carries_data {
             p.in_flight = Some(seq);
         }
@@ -197,6 +227,7 @@ impl<C: Command> Core<C> {
             return false;
         }
         self.progress[from].answered(seq, self.now);
+        self.confirm_reads();
         true
     }
 
