@@ -15,6 +15,7 @@
 use std::time::Duration;
 
 use crate::context::{self, current_node};
+use crate::node::Node;
 use crate::rng::SimRng;
 
 /// The largest bound [`set_drift`] takes: a clock at half speed is not a drifting clock.
@@ -47,22 +48,51 @@ pub(crate) fn draw_rate(seed: u64, id: u32, bound: f64) -> f64 {
 
 /// The rate of the calling node's clock (1.0 without drift).
 pub fn rate() -> f64 {
-    let node = current_node("labsim::clock::rate");
-    context::with(|s| s.nodes.borrow()[node as usize].clock_rate)
+    rate_of(&Node::current())
+}
+
+/// The rate of `node`'s clock.
+pub fn rate_of(node: &Node) -> f64 {
+    context::with(|s| s.nodes.borrow()[node.id() as usize].clock_rate)
 }
 
 /// The calling node's clock: the time since the node started, as the node measures it.
 pub fn now() -> Duration {
     let node = current_node("labsim::clock::now");
+    now_on(node)
+}
+
+/// `node`'s clock (see [`now`]), read from anywhere: e.g. by a peer's code that the tester
+/// calls from its own node.
+pub fn now_of(node: &Node) -> Duration {
+    now_on(node.id())
+}
+
+fn now_on(node: u32) -> Duration {
     context::with(|s| {
         let slot = &s.nodes.borrow()[node as usize];
-        (s.now() - slot.started).mul_f64(slot.clock_rate)
+        scale(s.now() - slot.started, slot.clock_rate)
     })
+}
+
+/// `d` times `rate`, exactly when the rate is 1 (a float round trip could move a duration on
+/// a tick boundary by a nanosecond, and with it a schedule).
+fn scale(d: Duration, rate: f64) -> Duration {
+    if rate == 1.0 {
+        d
+    } else {
+        d.mul_f64(rate)
+    }
 }
 
 /// Sleeps for at least `d` on the calling node's clock: `d / rate` of virtual time, rounded up
 /// to tokio's timer granularity (1 ms).
 pub async fn sleep(d: Duration) {
-    let rate = rate();
-    tokio::time::sleep(d.div_f64(rate)).await;
+    sleep_on(&Node::current(), d).await;
+}
+
+/// Sleeps for at least `d` on `node`'s clock (see [`sleep`]).
+pub async fn sleep_on(node: &Node, d: Duration) {
+    let rate = rate_of(node);
+    tokio::time::sleep(scale(d, 1.0 / rate)).await;
 }

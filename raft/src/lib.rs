@@ -117,7 +117,7 @@ pub enum ReadError {
 /// Lab 2E: the guards production Raft (etcd, TiKV) adds to elections, each off unless switched
 /// on, so that labs 2A-2D are MIT's. The tester passes them to `Raft::with_options`; the 2E
 /// section of `src/raft.rs` says what each asks of your peer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Options {
     /// PreVote (Ongaro's thesis, section 9.6): a peer whose election timer fires first asks
     /// the others, with a `Raft.PreVote` RPC, whether they would vote for it, and stands (a
@@ -126,4 +126,10 @@ pub struct Options {
     /// CheckQuorum (thesis section 6.2): a leader that has not heard from a majority for an
     /// election timeout steps down.
     pub check_quorum: bool,
+    /// Lab 3C: serve lease reads (`lease_read_index`). Needs `check_quorum`.
+    pub lease_reads: bool,
+    /// Lab 3C: the most any peer's clock may run fast or slow, as a fraction of true time
+    /// (0.05: a second lasts 0.95 to 1.05 s); a lease must allow for it. The simulation keeps
+    /// every peer within it (`labrpc::sim::clock`).
+    pub clock_drift: f64,
 }

@@ -38,12 +38,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{BoxFuture, FutureExt};
+use labrpc::sim::clock;
 use labrpc::sim::Node;
 use labrpc::{ClientEnd, Service};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use tokio::sync::{oneshot, Notify};
-use tokio::time::Instant;
 
 use self::core::{Core, CoreConfig, Message, Persist, Request};
 use crate::{ApplyMsg, ApplySender, Command, Options, Persister, ReadError};
@@ -59,6 +59,21 @@ const HEARTBEAT_TICKS: u64 = 10;
 /// cut off); still under the shortest election timeout, so it hears the leader in time once it
 /// is back.
 const SILENT_HEARTBEAT_TICKS: u64 = 25;
+/// The lease a leader may take (lab 3C, see `reads.rs`), in ticks, when clocks may run off
+/// by `drift`: shorter than the time, on its own clock, before which a follower that answered
+/// its heartbeat cannot vote for another. That follower refuses votes for the minimum election
+/// timeout on its clock, of which a whole tick may be lost to counting in ticks; the lease may
+/// be counted a tick short too. In true time: `(lease + 1) / (1 - drift) < (E - 1) / (1 + drift)`.
+fn lease_ticks(drift: f64) -> u64 {
+    assert!(
+        (0.0..0.5).contains(&drift),
+        "raft: Options::clock_drift {drift} must be at least 0 and below 0.5"
+    );
+    let refusal = (ELECTION_TICKS.start - 1) as f64;
+    let lease = (refusal * (1.0 - drift) / (1.0 + drift)).floor() as u64;
+    lease.saturating_sub(2)
+}
+
 /// The longest the ticker sleeps when nothing is due.
 const IDLE_TICKS: u64 = 100;
 
@@ -83,8 +98,9 @@ struct Inner<C: Command> {
     persister: Persister,
     dead: AtomicBool,
     state: Mutex<State<C>>,
-    /// When the core's tick 0 was: tick `k` falls at `epoch + k * TICK`.
-    epoch: Instant,
+    /// When, on this peer's clock (`labrpc::sim::clock`, which may drift in lab 3C's tests),
+    /// the core's tick 0 was: tick `k` falls at `epoch + k * TICK` on that clock.
+    epoch: Duration,
     /// Wakes the ticker when an input moved the next due tick before the one it sleeps until.
     due_sooner: Notify,
     /// Wakes the applier when `State::deliveries` gets something (or on kill).
@@ -133,7 +149,11 @@ impl<C: Command> Raft<C> {
             silent_heartbeat_ticks: SILENT_HEARTBEAT_TICKS,
             pre_vote: options.pre_vote,
             check_quorum: options.check_quorum,
-            lease_ticks: 0,
+            lease_ticks: if options.lease_reads {
+                lease_ticks(options.clock_drift)
+            } else {
+                0
+            },
         };
         // The simulation's generator draws from the stream of the node the caller runs on. Every
         // core input that resets a timer (ticks, RPC handlers, replies) runs on this peer's node,
@@ -145,12 +165,13 @@ impl<C: Command> Raft<C> {
             &persister.read_raft_state(),
             persister.read_snapshot(),
         );
+        let node = Node::current();
         let inner = Arc::new(Inner {
-            node: Node::current(),
+            epoch: clock::now_of(&node),
+            node,
             peers,
             persister,
             dead: AtomicBool::new(false),
-            epoch: Instant::now(),
             due_sooner: Notify::new(),
             state: Mutex::new(State {
                 core,
@@ -288,7 +309,7 @@ impl<C: Command> Inner<C> {
     /// Gives the core the ticks that fell since the last input (`TICK` by `TICK`, so the core
     /// sees exactly the ticks a task ticking every `TICK` would have given it).
     fn catch_up(&self, st: &mut State<C>) {
-        let elapsed = Instant::now().duration_since(self.epoch);
+        let elapsed = clock::now_of(&self.node).saturating_sub(self.epoch);
         let now = u64::try_from(elapsed.as_nanos() / TICK.as_nanos()).unwrap_or(u64::MAX);
         while st.ticks < now {
             st.ticks += 1;
@@ -354,10 +375,11 @@ impl<C: Command> Inner<C> {
                 st.armed
             };
             let at = self.epoch + TICK * u32::try_from(due).unwrap_or(u32::MAX);
+            let wait = at.saturating_sub(clock::now_of(&self.node));
             // `biased`: a fixed polling order, no draw from tokio's random generator.
             tokio::select! {
                 biased;
-                () = tokio::time::sleep_until(at) => {}
+                () = clock::sleep_on(&self.node, wait) => {}
                 () = self.due_sooner.notified() => {}
             }
             if self.step(|_| ()).is_none() {
@@ -415,6 +437,21 @@ mod tests {
     use labrpc::{Network, Server};
     use tokio::sync::mpsc;
     use tokio::time::{sleep, timeout};
+
+    /// The lease is shorter than a follower's refusal to vote, in true time, at every drift.
+    #[test]
+    fn leases_end_before_any_follower_would_vote_again() {
+        assert_eq!(lease_ticks(0.0), 27);
+        for ppm in (0..490_000).step_by(1000) {
+            let drift = ppm as f64 / 1e6;
+            let lease = lease_ticks(drift) as f64;
+            let refusal = (ELECTION_TICKS.start - 1) as f64;
+            assert!(
+                (lease + 1.0) / (1.0 - drift) < refusal / (1.0 + drift),
+                "drift {drift}: lease {lease}"
+            );
+        }
+    }
 
     /// Three peers on a reliable simulated network: one leader is elected, and commands
     /// proposed to it reach every peer's service in order.

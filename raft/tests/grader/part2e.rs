@@ -20,14 +20,20 @@ use crate::tester::{sleep, RaftTester, ELECTION_TIMEOUT};
 const PRE_VOTE: Options = Options {
     pre_vote: true,
     check_quorum: false,
+    lease_reads: false,
+    clock_drift: 0.0,
 };
 const CHECK_QUORUM: Options = Options {
     pre_vote: false,
     check_quorum: true,
+    lease_reads: false,
+    clock_drift: 0.0,
 };
 const BOTH: Options = Options {
     pre_vote: true,
     check_quorum: true,
+    lease_reads: false,
+    clock_drift: 0.0,
 };
 
 /// For `d`, every 10 ms: each peer of `peers` is still in `term`, and `leader` still leads it.
