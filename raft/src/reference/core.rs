@@ -232,7 +232,11 @@ impl<C: Command> Core<C> {
             election_elapsed: 0,
             election_timeout: 0,
             votes: vec![false; cfg.peers],
-            leader_heard: None,
+            // With CheckQuorum a peer behaves at boot as if it had just heard from a leader:
+            // it refuses votes for a minimum election timeout. Before a crash it may have
+            // answered a leader's heartbeat, promising that (the promise lease reads rely on,
+            // `reads.rs`), and a restart must not break it.
+            leader_heard: cfg.check_quorum.then_some(0),
             quorum_elapsed: 0,
             pending_reads: VecDeque::new(),
             progress: Vec::new(),

@@ -182,3 +182,19 @@ fn check_quorum_ignores_disruptive_vote_requests() {
     assert!(reply.vote_granted);
     assert_eq!(term_of(&c, follower), term + 5);
 }
+
+/// With CheckQuorum a peer refuses votes for a minimum election timeout after it boots: before
+/// a crash it may have answered a leader's heartbeat, and lease reads rely on that promise.
+#[test]
+fn check_quorum_refuses_votes_right_after_boot() {
+    let mut c = guarded(3, false, true);
+    let request = vote_request(1, 1, (0, 0));
+    let reply = c.cores[0].handle_request_vote(request.clone());
+    assert!(!reply.vote_granted);
+    assert_eq!(term_of(&c, 0), 0);
+    for _ in 0..30 {
+        c.cores[0].tick();
+    }
+    let _ = c.ready(0);
+    assert!(c.cores[0].handle_request_vote(request).vote_granted);
+}

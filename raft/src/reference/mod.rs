@@ -208,6 +208,9 @@ impl<C: Command> Raft<C> {
     /// Lab 3C, ReadIndex: the index the service must have applied before it serves a read
     /// that arrived now, once a heartbeat round has confirmed that this peer still leads.
     pub async fn read_index(&self) -> Result<u64, ReadError> {
+        if self.inner.dead() {
+            return Err(ReadError::NotLeader);
+        }
         let (tx, rx) = oneshot::channel();
         let id = {
             let mut st = self.inner.state.lock();

@@ -19,7 +19,8 @@
 //!   `election.rs`). The leader serves reads until `t + lease`, with the lease shorter than that
 //!   timeout by the clock drift allowed between peers. Measured from the heartbeat's *send*
 //!   time: the reply comes later, and a lease counted from it would outlast the followers'
-//!   promise.
+//!   promise. A follower that crashes and restarts keeps the promise too: with CheckQuorum a
+//!   peer refuses votes for a minimum election timeout after it boots (`Core::new`).
 //!
 //! The core never waits. [`Core::read_index`] queues the read and sends the round; each reply
 //! in the leader's term may confirm queued reads, which the next `Ready` hands back
