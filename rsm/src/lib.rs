@@ -23,6 +23,8 @@
 //!   commands, such as shardkv's configuration changes).
 //! * [`Rsm::read`]: look at the state machine, for decisions that will be proposed and checked
 //!   again when applied.
+//! * [`Rsm::read_linearizable`] (lab 3C): a read that is linearizable without going through
+//!   the log, by ReadIndex or under a lease (see `raft`'s `read_index`).
 //! * Snapshots: once Raft's persisted state reaches 90% of `max_raft_state`, the applier hands
 //!   Raft a snapshot of the machine; a restarted server restores the last one; snapshots Raft
 //!   delivers (from a leader, to a lagging follower) replace the machine.
@@ -37,6 +39,7 @@
 //! but never calls back: it delivers on an unbounded channel.
 
 mod client;
+mod reads;
 mod server;
 
 pub use client::{OpId, OpIds, Servers, Sessions};

@@ -8,8 +8,8 @@ use std::time::Duration;
 use labrpc::{ClientEnd, Service};
 use parking_lot::Mutex;
 use raft::api::Raft;
-use raft::{ApplyMsg, Command, Persister};
-use tokio::sync::{mpsc, oneshot};
+use raft::{ApplyMsg, Command, Options, Persister};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::{sleep, Instant};
 
 /// How long [`Rsm::submit`] waits for its command to be applied before giving up. Long enough
@@ -40,6 +40,13 @@ pub trait StateMachine: Send + 'static {
 
     /// The state a snapshot encodes.
     fn restore(snapshot: &[u8]) -> Self;
+
+    /// A command that changes nothing, which a new leader commits to serve reads without the
+    /// log (lab 3C: until an entry of its term commits, its commit index may lag). `None` (the
+    /// default): the service has none, and such reads wait for its next write.
+    fn no_op() -> Option<Self::Command> {
+        None
+    }
 }
 
 /// Why [`Rsm::submit`] gave up; the client should try another server.
@@ -48,7 +55,7 @@ pub struct Rejected;
 
 /// A replicated state machine server: a Raft peer and the machine it drives. Cheap to clone.
 pub struct Rsm<S: StateMachine> {
-    inner: Arc<Inner<S>>,
+    pub(crate) inner: Arc<Inner<S>>,
 }
 
 impl<S: StateMachine> Clone for Rsm<S> {
@@ -59,18 +66,20 @@ impl<S: StateMachine> Clone for Rsm<S> {
     }
 }
 
-struct Inner<S: StateMachine> {
-    rf: Raft<S::Command>,
+pub(crate) struct Inner<S: StateMachine> {
+    pub(crate) rf: Raft<S::Command>,
     persister: Persister,
     max_raft_state: Option<usize>,
     dead: AtomicBool,
-    state: Mutex<State<S>>,
+    pub(crate) state: Mutex<State<S>>,
+    /// Woken whenever the machine moves to a later index (reads wait for one, `reads.rs`).
+    pub(crate) applied_moved: Notify,
 }
 
-struct State<S: StateMachine> {
-    machine: S,
+pub(crate) struct State<S: StateMachine> {
+    pub(crate) machine: S,
     /// The last log index reflected in `machine`.
-    applied: u64,
+    pub(crate) applied: u64,
     /// Submissions waiting for the entry at an index; a newer proposal at the same index (from
     /// a later term) replaces an older one, whose submitter is then rejected.
     waiters: BTreeMap<u64, Waiter<S>>,
@@ -93,12 +102,36 @@ impl<S: StateMachine> Rsm<S> {
         max_raft_state: Option<usize>,
         initial: S,
     ) -> Rsm<S> {
+        Self::with_options(
+            servers,
+            me,
+            persister,
+            max_raft_state,
+            initial,
+            Options::default(),
+        )
+    }
+
+    /// [`Rsm::new`], with a Raft peer made with `options` (lab 3C's reads need CheckQuorum
+    /// for leases).
+    pub fn with_options(
+        servers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        max_raft_state: Option<usize>,
+        initial: S,
+        options: Options,
+    ) -> Rsm<S> {
         let (machine, applied) = match decode_snapshot(&persister.read_snapshot()) {
             Some((applied, machine)) => (machine, applied),
             None => (initial, 0),
         };
         let (apply_tx, apply_rx) = mpsc::unbounded_channel();
-        let rf = Raft::new(servers, me, persister.clone(), apply_tx);
+        let rf = if options == Options::default() {
+            Raft::new(servers, me, persister.clone(), apply_tx)
+        } else {
+            Raft::with_options(servers, me, persister.clone(), apply_tx, options)
+        };
         let inner = Arc::new(Inner {
             rf,
             persister,
@@ -109,6 +142,7 @@ impl<S: StateMachine> Rsm<S> {
                 applied,
                 waiters: BTreeMap::new(),
             }),
+            applied_moved: Notify::new(),
         });
         labrpc::sim::spawn(applier(inner.clone(), apply_rx));
         Rsm { inner }
@@ -134,6 +168,7 @@ impl<S: StateMachine> Rsm<S> {
         self.inner.dead.store(true, Ordering::SeqCst);
         self.inner.rf.kill();
         self.inner.state.lock().waiters.clear();
+        self.inner.applied_moved.notify_waiters();
     }
 
     /// Runs `f` on the state machine, under the server's lock (keep it short, never await).
@@ -239,6 +274,7 @@ impl<S: StateMachine> Inner<S> {
             waiter.remove();
         }
         self.maybe_snapshot(&st);
+        self.applied_moved.notify_waiters();
     }
 
     /// Hands Raft a snapshot once its persisted state nears `max_raft_state`.

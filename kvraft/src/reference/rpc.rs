@@ -63,9 +63,19 @@ impl labrpc::Rpc for PutAppendArgs {
 /// An operation on the store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
-    Get { key: String },
-    Put { key: String, value: String },
-    Append { key: String, value: String },
+    Get {
+        key: String,
+    },
+    Put {
+        key: String,
+        value: String,
+    },
+    Append {
+        key: String,
+        value: String,
+    },
+    /// Changes nothing: a new leader commits one to serve reads without the log (lab 3C).
+    Noop,
 }
 
 /// One entry of the Raft log: an operation and who sent it.

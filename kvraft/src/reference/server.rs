@@ -7,9 +7,23 @@ use rsm::Rsm;
 use super::rpc::{Command, Err, GetArgs, GetReply, Op, PutAppendArgs, PutAppendReply, PutKind};
 use super::state_machine::{Output, StateMachine};
 
+/// How a server answers Gets (lab 3C; 3A and 3B put them through the log).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Reads {
+    /// A Get is a log entry, applied in order with the writes.
+    Log,
+    /// ReadIndex: a heartbeat round confirms the leadership, then the server reads once it has
+    /// applied the commit index of the moment the Get arrived.
+    ReadIndex,
+    /// Lease reads: no round while the leader's lease holds (ReadIndex otherwise); the clocks
+    /// may drift by up to `clock_drift`.
+    Lease { clock_drift: f64 },
+}
+
 /// One key/value server: a Raft peer and the store it drives.
 pub struct KvServer {
     rsm: Rsm<StateMachine>,
+    reads: Reads,
 }
 
 impl KvServer {
@@ -21,22 +35,42 @@ impl KvServer {
         persister: Persister,
         max_raft_state: Option<usize>,
     ) -> KvServer {
-        KvServer {
-            rsm: Rsm::new(
-                servers,
-                me,
-                persister,
-                max_raft_state,
-                StateMachine::default(),
-            ),
-        }
+        Self::with_reads(servers, me, persister, max_raft_state, Reads::Log)
+    }
+
+    /// [`KvServer::new`], answering Gets as `reads` says (lab 3C).
+    pub fn with_reads(
+        servers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        max_raft_state: Option<usize>,
+        reads: Reads,
+    ) -> KvServer {
+        let options = match reads {
+            Reads::Log | Reads::ReadIndex => raft::Options::default(),
+            Reads::Lease { clock_drift } => raft::Options {
+                check_quorum: true,
+                lease_reads: true,
+                clock_drift,
+                ..raft::Options::default()
+            },
+        };
+        let rsm = Rsm::with_options(
+            servers,
+            me,
+            persister,
+            max_raft_state,
+            StateMachine::default(),
+            options,
+        );
+        KvServer { rsm, reads }
     }
 
     /// The services the tester registers for this server: `"KVServer"` and `"Raft"`.
     pub fn services(&self) -> Vec<Service> {
-        let (get, put) = (self.rsm.clone(), self.rsm.clone());
+        let (get, put, reads) = (self.rsm.clone(), self.rsm.clone(), self.reads);
         let kv = Service::new("KVServer")
-            .handle(move |args: GetArgs| handle_get(get.clone(), args))
+            .handle(move |args: GetArgs| handle_get(get.clone(), reads, args))
             .handle(move |args: PutAppendArgs| handle_put_append(put.clone(), args));
         vec![kv, self.rsm.raft_service()]
     }
@@ -58,7 +92,30 @@ async fn execute(rsm: Rsm<StateMachine>, command: Command) -> Result<Output, Err
     rsm.submit(command).await.map_err(|_| Err::WrongLeader)
 }
 
-async fn handle_get(server: Rsm<StateMachine>, args: GetArgs) -> GetReply {
+async fn handle_get(server: Rsm<StateMachine>, reads: Reads, args: GetArgs) -> GetReply {
+    let lease = match reads {
+        Reads::Log => return get_through_log(server, args).await,
+        Reads::ReadIndex => false,
+        Reads::Lease { .. } => true,
+    };
+    let key = args.key;
+    match server.read_linearizable(lease, |m| m.get(&key)).await {
+        Ok(Some(value)) => GetReply {
+            err: Err::Ok,
+            value,
+        },
+        Ok(None) => GetReply {
+            err: Err::NoKey,
+            value: String::new(),
+        },
+        Err(_) => GetReply {
+            err: Err::WrongLeader,
+            value: String::new(),
+        },
+    }
+}
+
+async fn get_through_log(server: Rsm<StateMachine>, args: GetArgs) -> GetReply {
     let command = Command {
         id: args.id,
         op: Op::Get { key: args.key },

@@ -8,6 +8,7 @@ use labrpc::{ClientEnd, Network, Server};
 use raft::Persister;
 use tokio::time::{sleep, Instant};
 
+use super::server::Reads;
 use super::{Clerk, KvServer};
 
 /// A cluster of `n` servers on a reliable network, with restartable servers.
@@ -15,6 +16,7 @@ struct Cluster {
     net: Network,
     n: usize,
     max_raft_state: Option<usize>,
+    reads: Reads,
     nodes: Vec<Node>,
     servers: Vec<Option<KvServer>>,
     persisters: Vec<Persister>,
@@ -24,10 +26,15 @@ struct Cluster {
 
 impl Cluster {
     fn new(n: usize, max_raft_state: Option<usize>) -> Cluster {
+        Cluster::with_reads(n, max_raft_state, Reads::Log)
+    }
+
+    fn with_reads(n: usize, max_raft_state: Option<usize>, reads: Reads) -> Cluster {
         let mut cluster = Cluster {
             net: Network::new(),
             n,
             max_raft_state,
+            reads,
             nodes: Vec::new(),
             servers: Vec::new(),
             persisters: Vec::new(),
@@ -60,9 +67,9 @@ impl Cluster {
         let ends = self.ends(&format!("kv-{i}.{}", self.generation));
         let node = Node::new(format!("kv-{i}.{}", self.generation));
         let persister = self.persisters[i].clone();
-        let max = self.max_raft_state;
+        let (max, reads) = (self.max_raft_state, self.reads);
         let (kv, server) = node.enter(|| {
-            let kv = KvServer::new(ends, i, persister, max);
+            let kv = KvServer::with_reads(ends, i, persister, max, reads);
             let mut server = Server::new();
             for service in kv.services() {
                 server.add_service(service);
@@ -258,4 +265,44 @@ fn minority_makes_no_progress_until_healed() {
             .unwrap();
         assert_eq!(ck.get("1").await, "1615");
     });
+}
+
+/// Lab 3C: with ReadIndex or lease reads, Gets read the latest writes without adding to the
+/// log (the Raft state grows with the writes, and by at most one no-op per leader).
+#[test]
+fn reads_without_the_log_see_the_writes_and_leave_the_log_alone() {
+    for reads in [Reads::ReadIndex, Reads::Lease { clock_drift: 0.05 }] {
+        run(move || async move {
+            let mut cluster = Cluster::with_reads(3, None, reads);
+            let mut ck = cluster.clerk();
+            ck.put("k", "v0").await;
+            for i in 1..=20 {
+                ck.append("k", &format!(" v{i}")).await;
+            }
+            let expected: String = std::iter::once("v0".to_string())
+                .chain((1..=20).map(|i| format!(" v{i}")))
+                .collect();
+            let after_writes = cluster.max_raft_state_size();
+            let rpcs = cluster.net.total_count();
+            for _ in 0..200 {
+                assert_eq!(ck.get("k").await, expected, "{reads:?}");
+            }
+            let growth = cluster.max_raft_state_size() - after_writes;
+            assert!(
+                growth < 64,
+                "{reads:?}: 200 Gets grew the Raft state by {growth} bytes"
+            );
+            // A ReadIndex Get costs its own RPC and a heartbeat to each follower; a lease Get
+            // only its own (and the background heartbeats either way).
+            let per_get = (cluster.net.total_count() - rpcs) as f64 / 200.0;
+            let expected_rpcs = match reads {
+                Reads::Lease { .. } => 1.0..1.6,
+                _ => 2.9..3.6,
+            };
+            assert!(
+                expected_rpcs.contains(&per_get),
+                "{reads:?}: {per_get} RPCs per Get"
+            );
+        });
+    }
 }
