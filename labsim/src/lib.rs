@@ -40,6 +40,11 @@
 //! `clerk calls in flight: clerk3 Get("k1") since 12.345 s; ...`. And they report what they
 //! measured with [`add_to_result`], which `LAB_RESULT_LINES=1` prints for tools.
 //!
+//! A tester that watches the system all through a run (the Raft tester's Election Safety
+//! check) waits in [`settled`], which wakes it at the end of every instant at which anything
+//! ran, at no instant of its own. Code whose correctness depends on clocks agreeing (lab 3C's
+//! leases) reads its node's own clock in [`clock`], which a run may let drift within a bound.
+//!
 //! # Rules for code that runs in a simulation
 //!
 //! The simulation runs every node on one thread, on virtual time, from one seed. Lab code keeps
