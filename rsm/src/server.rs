@@ -127,11 +127,7 @@ impl<S: StateMachine> Rsm<S> {
             None => (initial, 0),
         };
         let (apply_tx, apply_rx) = mpsc::unbounded_channel();
-        let rf = if options == Options::default() {
-            Raft::new(servers, me, persister.clone(), apply_tx)
-        } else {
-            Raft::with_options(servers, me, persister.clone(), apply_tx, options)
-        };
+        let rf = Raft::with_options(servers, me, persister.clone(), apply_tx, options);
         let inner = Arc::new(Inner {
             rf,
             persister,

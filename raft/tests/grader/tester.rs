@@ -116,7 +116,7 @@ struct RaftPeers {
     applied: Arc<Mutex<Applied>>,
     services: Arc<Mutex<ServiceTime>>,
     snapshot: bool,
-    /// The 2E guards; with none on, peers start with MIT's `Raft::new`.
+    /// The 2E guards (with none on, `Raft::with_options` is MIT's `Raft::new`).
     options: Options,
 }
 
@@ -146,13 +146,7 @@ impl ServerKind for RaftPeers {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let options = self.options;
-        let raft = node.enter(|| {
-            if options == Options::default() {
-                Raft::new(ends, i, persister, tx)
-            } else {
-                Raft::with_options(ends, i, persister, tx, options)
-            }
-        });
+        let raft = node.enter(|| Raft::with_options(ends, i, persister, tx, options));
         let peer = PeerRaft(OnNode::hosted(node.clone(), raft.clone()));
         let applied = self.applied.clone();
         let clock = ServiceClock::new(i, node.id(), self.services.clone(), self.snapshot);
