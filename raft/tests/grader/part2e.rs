@@ -6,6 +6,7 @@
 //! cannot serve. Then MIT's election and churn tests run with both guards on: the guards must
 //! not cost Election Safety (checked all through every test) or liveness.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use labrpc::sim;
@@ -17,31 +18,50 @@ use crate::part2c::figure8_unreliable;
 use crate::run;
 use crate::tester::{sleep, RaftTester, ELECTION_TIMEOUT};
 
-const PRE_VOTE: Options = Options {
-    pre_vote: true,
+/// No guard: the base the others are written from (Options' Default is not const).
+const NONE: Options = Options {
+    pre_vote: false,
     check_quorum: false,
     lease_reads: false,
     clock_drift: 0.0,
 };
+const PRE_VOTE: Options = Options {
+    pre_vote: true,
+    ..NONE
+};
 const CHECK_QUORUM: Options = Options {
-    pre_vote: false,
     check_quorum: true,
-    lease_reads: false,
-    clock_drift: 0.0,
+    ..NONE
 };
 const BOTH: Options = Options {
     pre_vote: true,
     check_quorum: true,
-    lease_reads: false,
-    clock_drift: 0.0,
+    ..NONE
 };
 
-/// For `d`, every 10 ms: each peer of `peers` is still in `term`, and `leader` still leads it.
+/// A reliable cluster of `servers` peers made with `options`, its measured part begun as
+/// `title`, once a first command has committed on every peer: the tester, the leader, and
+/// the term every peer is in.
+async fn with_a_leader(
+    servers: usize,
+    options: Options,
+    title: &str,
+) -> (Arc<RaftTester>, usize, u64) {
+    let cfg = RaftTester::with_options(servers, false, false, options);
+    cfg.begin(title);
+    cfg.one(101, servers, false).await;
+    let leader = cfg.check_one_leader().await;
+    let term = cfg.check_terms();
+    (cfg, leader, term)
+}
+
+/// For `d`, every 10 ms: each peer of `peers` is still in `term`, and `leader` (if any) still
+/// leads it.
 /// `why` says what the moment is and which rule keeps the term.
 async fn steady(
     cfg: &RaftTester,
     peers: &[usize],
-    leader: usize,
+    leader: Option<usize>,
     term: u64,
     d: Duration,
     why: &str,
@@ -55,8 +75,8 @@ async fn steady(
                 "peer {i} went from term {term} to term {t} {why}"
             );
             assert!(
-                i != leader || is_leader,
-                "peer {leader} stopped leading term {term} {why}"
+                Some(i) != leader || is_leader,
+                "peer {i} stopped leading term {term} {why}"
             );
         }
         sleep(Duration::from_millis(10)).await;
@@ -72,11 +92,12 @@ fn rejoin_2e() {
     run(|| async {
         let servers = 5;
         let all: Vec<usize> = (0..servers).collect();
-        let cfg = RaftTester::with_options(servers, false, false, PRE_VOTE);
-        cfg.begin("Test (2E): a cut-off peer rejoins without an election");
-        cfg.one(101, servers, false).await;
-        let leader = cfg.check_one_leader().await;
-        let term = cfg.check_terms();
+        let (cfg, leader, term) = with_a_leader(
+            servers,
+            PRE_VOTE,
+            "Test (2E): a cut-off peer rejoins without an election",
+        )
+        .await;
         let rule = "(PreVote: a peer whose election timer fires asks for pre-votes before it \
                     starts a new term, and peers refuse one while they hear from a leader or when \
                     the asker's log is behind theirs; a pre-vote changes no term)";
@@ -87,19 +108,19 @@ fn rejoin_2e() {
             cfg.one(200 + k, servers - 1, false).await;
         }
         let why = format!("while peer {away} was cut off {rule}");
-        steady(&cfg, &all, leader, term, Duration::from_secs(5), &why).await;
+        steady(&cfg, &all, Some(leader), term, Duration::from_secs(5), &why).await;
         cfg.connect(away);
         let why = format!("after peer {away}, whose log was behind, rejoined {rule}");
-        steady(&cfg, &all, leader, term, 2 * ELECTION_TIMEOUT, &why).await;
+        steady(&cfg, &all, Some(leader), term, 2 * ELECTION_TIMEOUT, &why).await;
         cfg.one(300, servers, true).await;
 
         let away = (leader + 2) % servers;
         cfg.disconnect(away);
         let why = format!("while peer {away} was cut off {rule}");
-        steady(&cfg, &all, leader, term, Duration::from_secs(5), &why).await;
+        steady(&cfg, &all, Some(leader), term, Duration::from_secs(5), &why).await;
         cfg.connect(away);
         let why = format!("after peer {away}, whose log was up to date, rejoined {rule}");
-        steady(&cfg, &all, leader, term, 2 * ELECTION_TIMEOUT, &why).await;
+        steady(&cfg, &all, Some(leader), term, 2 * ELECTION_TIMEOUT, &why).await;
         cfg.one(301, servers, true).await;
         cfg.end();
     });
@@ -132,13 +153,8 @@ fn one_way_link_check_quorum_2e() {
 async fn one_way_link(options: Options, guard: &str, rule: &str) {
     let servers = 3;
     let all: Vec<usize> = (0..servers).collect();
-    let cfg = RaftTester::with_options(servers, false, false, options);
-    cfg.begin(&format!(
-        "Test (2E): a follower that misses heartbeats does not disrupt ({guard})"
-    ));
-    cfg.one(101, servers, false).await;
-    let leader = cfg.check_one_leader().await;
-    let term = cfg.check_terms();
+    let title = format!("Test (2E): a follower that misses heartbeats does not disrupt ({guard})");
+    let (cfg, leader, term) = with_a_leader(servers, options, &title).await;
     let deaf = (leader + 1) % servers;
     let others: Vec<usize> = all.iter().copied().filter(|&i| i != deaf).collect();
     // With PreVote the deaf follower's term stays too; with CheckQuorum alone it climbs.
@@ -146,7 +162,15 @@ async fn one_way_link(options: Options, guard: &str, rule: &str) {
     let why = format!("while peer {leader}'s link to peer {deaf} failed one way {rule}");
 
     cfg.set_link(leader, deaf, false);
-    steady(&cfg, watched, leader, term, Duration::from_secs(3), &why).await;
+    steady(
+        &cfg,
+        watched,
+        Some(leader),
+        term,
+        Duration::from_secs(3),
+        &why,
+    )
+    .await;
     let mut on = false;
     let flapping = Duration::from_secs(if options.pre_vote { 5 } else { 0 });
     let until = sim::now() + flapping;
@@ -154,7 +178,7 @@ async fn one_way_link(options: Options, guard: &str, rule: &str) {
         cfg.set_link(leader, deaf, on);
         on = !on;
         let d = Duration::from_millis(sim::random_range(50..400));
-        steady(&cfg, watched, leader, term, d, &why).await;
+        steady(&cfg, watched, Some(leader), term, d, &why).await;
     }
     cfg.set_link(leader, deaf, true);
     cfg.one(102, servers, true).await;
@@ -169,11 +193,12 @@ async fn one_way_link(options: Options, guard: &str, rule: &str) {
 fn stale_log_2e() {
     run(|| async {
         let servers = 3;
-        let cfg = RaftTester::with_options(servers, false, false, PRE_VOTE);
-        cfg.begin("Test (2E): a peer with a stale log cannot start a term");
-        cfg.one(101, servers, false).await;
-        let leader = cfg.check_one_leader().await;
-        let term = cfg.check_terms();
+        let (cfg, leader, term) = with_a_leader(
+            servers,
+            PRE_VOTE,
+            "Test (2E): a peer with a stale log cannot start a term",
+        )
+        .await;
         let (stale, current) = ((leader + 1) % servers, (leader + 2) % servers);
         cfg.disconnect(stale);
         for k in 0..3 {
@@ -190,7 +215,7 @@ fn stale_log_2e() {
         steady(
             &cfg,
             &[stale, current],
-            usize::MAX,
+            None,
             term,
             Duration::from_secs(3),
             &why,
@@ -210,11 +235,12 @@ fn stale_log_2e() {
 fn check_quorum_2e() {
     run(|| async {
         let servers = 5;
-        let cfg = RaftTester::with_options(servers, false, false, CHECK_QUORUM);
-        cfg.begin("Test (2E): a leader without a majority steps down");
-        cfg.one(101, servers, false).await;
-        let leader = cfg.check_one_leader().await;
-        let term = cfg.check_terms();
+        let (cfg, leader, term) = with_a_leader(
+            servers,
+            CHECK_QUORUM,
+            "Test (2E): a leader without a majority steps down",
+        )
+        .await;
         let with = (leader + 1) % servers;
         let rest: Vec<usize> = (0..servers).filter(|&i| i != leader && i != with).collect();
         cfg.partition(&[leader, with], &rest);
