@@ -99,7 +99,13 @@ async fn handle_get(server: Rsm<StateMachine>, reads: Reads, args: GetArgs) -> G
         Reads::Lease { .. } => true,
     };
     let key = args.key;
-    match server.read_linearizable(lease, |m| m.get(&key)).await {
+    let value = server.read_linearizable(lease, |m| m.get(&key)).await;
+    get_reply(value.map_err(|_| Err::WrongLeader))
+}
+
+/// A Get's reply: the value, `NoKey` for a missing key, or why there is none.
+fn get_reply(value: Result<Option<String>, Err>) -> GetReply {
+    match value {
         Ok(Some(value)) => GetReply {
             err: Err::Ok,
             value,
@@ -108,8 +114,8 @@ async fn handle_get(server: Rsm<StateMachine>, reads: Reads, args: GetArgs) -> G
             err: Err::NoKey,
             value: String::new(),
         },
-        Err(_) => GetReply {
-            err: Err::WrongLeader,
+        Err(err) => GetReply {
+            err,
             value: String::new(),
         },
     }
@@ -120,13 +126,11 @@ async fn get_through_log(server: Rsm<StateMachine>, args: GetArgs) -> GetReply {
         id: args.id,
         op: Op::Get { key: args.key },
     };
-    let (err, value) = match execute(server, command).await {
-        Ok(Output::Value(Some(value))) => (Err::Ok, value),
-        Ok(Output::Value(None)) => (Err::NoKey, String::new()),
-        Ok(Output::Written) => unreachable!("a Get applied as a write"),
-        Err(err) => (err, String::new()),
-    };
-    GetReply { err, value }
+    let value = execute(server, command).await.map(|output| match output {
+        Output::Value(value) => value,
+        Output::Written => unreachable!("a Get applied as a write"),
+    });
+    get_reply(value)
 }
 
 async fn handle_put_append(server: Rsm<StateMachine>, args: PutAppendArgs) -> PutAppendReply {
