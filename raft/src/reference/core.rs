@@ -21,6 +21,7 @@
 //! Replication (leader side) is in `replication.rs`; this file holds the state, elections, the
 //! follower side, snapshots and persistence.
 
+use std::collections::VecDeque;
 use std::ops::Range;
 
 use serde::Deserialize;
@@ -34,7 +35,6 @@ use crate::{ApplyMsg, Command, ReadError};
 
 use super::reads::PendingRead;
 use super::replication::Progress;
-use std::collections::VecDeque;
 
 /// Timing, in ticks, and the cluster's shape.
 #[derive(Clone, Debug)]

@@ -32,7 +32,7 @@ mod messages;
 mod reads;
 mod replication;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +42,6 @@ use labrpc::sim::clock;
 use labrpc::sim::Node;
 use labrpc::{ClientEnd, Service};
 use parking_lot::Mutex;
-use std::collections::HashMap;
 use tokio::sync::{oneshot, Notify};
 
 use self::core::{Core, CoreConfig, Message, Persist, Request};
@@ -66,8 +65,9 @@ const SILENT_HEARTBEAT_TICKS: u64 = 25;
 /// be counted a tick short too. In true time: `(lease + 1) / (1 - drift) < (E - 1) / (1 + drift)`.
 fn lease_ticks(drift: f64) -> u64 {
     assert!(
-        (0.0..0.5).contains(&drift),
-        "raft: Options::clock_drift {drift} must be at least 0 and below 0.5"
+        (0.0..clock::MAX_DRIFT).contains(&drift),
+        "raft: Options::clock_drift {drift} must be at least 0 and below {}",
+        clock::MAX_DRIFT
     );
     let refusal = (ELECTION_TICKS.start - 1) as f64;
     let lease = (refusal * (1.0 - drift) / (1.0 + drift)).floor() as u64;

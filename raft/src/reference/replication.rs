@@ -35,12 +35,13 @@
 //!   back, skipping the follower's whole conflicting term, but never forward;
 //! * anything answering an older term, or received after stepping down, is ignored.
 
+use std::collections::VecDeque;
+
 use super::core::{Core, Request, Role};
 use super::messages::{
     AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply,
 };
 use crate::Command;
-use std::collections::VecDeque;
 
 /// How many unanswered messages per follower the leader remembers the send times of.
 const UNANSWERED_KEPT: usize = 64;
