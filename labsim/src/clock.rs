@@ -7,7 +7,9 @@
 //! that gets a clock rate drawn at random, from a stream of its own, within `1 ± bound`, and
 //! code that times itself with [`now`] and [`sleep`] sees its node's clock. A rate of 1.01 means
 //! 1.01 s of this clock per second of virtual time. Without a bound every clock is exact, and
-//! [`now`]/[`sleep`] are virtual time itself.
+//! [`now`]/[`sleep`] are virtual time itself. A test may also move a node's rate anywhere within
+//! the bound during the run ([`set_rate`]), for the worst case: a slow leader among fast
+//! followers.
 //!
 //! tokio's own clock (`tokio::time`) stays the simulation's virtual time: code that should feel
 //! drift reads this module instead.
@@ -71,8 +73,31 @@ pub fn now_of(node: &Node) -> Duration {
 fn now_on(node: u32) -> Duration {
     context::with(|s| {
         let slot = &s.nodes.borrow()[node as usize];
-        scale(s.now() - slot.started, slot.clock_rate)
+        slot.reading_then + scale(s.now() - slot.rate_since, slot.clock_rate)
     })
+}
+
+/// Makes `node`'s clock run at `rate` from now on, from the time it reads now: real clocks'
+/// rates wander within their bound (with temperature, say), and a test that wants the worst
+/// case within the bound sets it. `rate` must be within the run's bound ([`set_drift`]), ends
+/// included. A sleep on the node that is under way keeps the length of virtual time it was
+/// given, so it ends off its clock's mark by what the change made of the rest; the code that
+/// slept reads the clock again, as it must anyway.
+pub fn set_rate(node: &Node, rate: f64) {
+    let reading = now_of(node);
+    context::with(|s| {
+        let bound = s.clock_drift.get();
+        assert!(
+            (rate - 1.0).abs() <= bound,
+            "labsim::clock::set_rate({rate}): the rate must be within the run's drift bound, \
+             1 ± {bound} (labsim::clock::set_drift)"
+        );
+        let now = s.now();
+        let slot = &mut s.nodes.borrow_mut()[node.id() as usize];
+        slot.clock_rate = rate;
+        slot.rate_since = now;
+        slot.reading_then = reading;
+    });
 }
 
 /// `d` times `rate`, exactly when the rate is 1 (a float round trip could move a duration on

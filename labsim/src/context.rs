@@ -282,8 +282,10 @@ pub(crate) struct NodeSlot {
     pub(crate) tasks: TaskList,
     /// How fast the node's clock runs (`clock`): 1.0 is exact.
     pub(crate) clock_rate: f64,
-    /// When (virtual) the node started: its clock's zero.
-    pub(crate) started: Duration,
+    /// When (virtual) the clock took its rate: the node's start, or the last `clock::set_rate`.
+    pub(crate) rate_since: Duration,
+    /// What the clock read then (zero at the node's start).
+    pub(crate) reading_then: Duration,
 }
 
 /// Everything a running simulation knows, owned by its thread.
@@ -333,7 +335,8 @@ impl SimState {
             rng: SimRng::derive(seed, 1),
             tasks: TaskList::default(),
             clock_rate: 1.0,
-            started: Duration::ZERO,
+            rate_since: Duration::ZERO,
+            reading_then: Duration::ZERO,
         };
         SimState {
             seed,

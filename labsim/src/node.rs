@@ -42,7 +42,8 @@ impl Node {
                 rng: SimRng::derive(s.seed, u64::from(id) + 1),
                 tasks: TaskList::default(),
                 clock_rate: crate::clock::draw_rate(s.seed, id, s.clock_drift.get()),
-                started: s.now(),
+                rate_since: s.now(),
+                reading_then: std::time::Duration::ZERO,
             });
             drop(nodes);
             s.shared.node_names.lock().push(name.to_string());

@@ -78,3 +78,38 @@ fn a_bound_out_of_range_is_refused() {
         "{failure}"
     );
 }
+
+#[test]
+fn a_rate_set_later_takes_over_from_the_time_the_clock_reads() {
+    let readings = sim::run(&settings(3), || async {
+        clock::set_drift(0.2);
+        let node = Node::new("n");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let before = clock::now_of(&node);
+        clock::set_rate(&node, 0.8);
+        let at_change = clock::now_of(&node);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        (before, at_change, clock::now_of(&node))
+    })
+    .expect("the run")
+    .value;
+    let (before, at_change, after) = readings;
+    assert_eq!(
+        before, at_change,
+        "the clock does not jump when its rate changes"
+    );
+    assert_eq!(after - at_change, Duration::from_millis(800));
+}
+
+#[test]
+fn a_rate_outside_the_bound_is_refused() {
+    let result = sim::run(&settings(1), || async {
+        clock::set_drift(0.1);
+        clock::set_rate(&Node::new("n"), 1.2);
+    });
+    let failure = result.expect_err("a rate of 1.2 must be refused under a bound of 0.1");
+    assert!(
+        failure.to_string().contains("within the run's drift bound"),
+        "{failure}"
+    );
+}

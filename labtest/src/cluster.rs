@@ -382,6 +382,11 @@ impl<K: ServerKind> Cluster<K> {
         self.members()[i].running.clone()
     }
 
+    /// The simulation node of server `i`'s running incarnation, if it is up.
+    pub fn node(&self, i: usize) -> Option<Node> {
+        self.members()[i].running.as_ref().map(|r| r.node().clone())
+    }
+
     /// The first running server for which `pred`, run on its node, holds (one that believes it
     /// leads, say).
     pub fn find_running(&self, mut pred: impl FnMut(&K::Handle) -> bool) -> Option<usize> {
