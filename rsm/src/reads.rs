@@ -50,12 +50,19 @@ impl<S: StateMachine> Rsm<S> {
         }
     }
 
-    /// A refused read: a new leader commits a no-op, so that the next read can be served.
+    /// A refused read: a new leader commits a no-op, so that the next read can be served. One
+    /// per term: the refusals that follow before it commits need no other.
     fn refused(&self, e: ReadError) -> Rejected {
-        if e == ReadError::NoEntryOfTerm {
-            if let Some(no_op) = S::no_op() {
-                self.propose(no_op);
-            }
+        if e != ReadError::NoEntryOfTerm {
+            return Rejected;
+        }
+        let (term, _) = self.inner.rf.get_state();
+        let first = {
+            let mut st = self.inner.state.lock();
+            std::mem::replace(&mut st.no_op_term, term) != term
+        };
+        if let Some(no_op) = S::no_op().filter(|_| first) {
+            self.propose(no_op);
         }
         Rejected
     }

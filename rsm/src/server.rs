@@ -83,6 +83,9 @@ pub(crate) struct State<S: StateMachine> {
     /// Submissions waiting for the entry at an index; a newer proposal at the same index (from
     /// a later term) replaces an older one, whose submitter is then rejected.
     waiters: BTreeMap<u64, Waiter<S>>,
+    /// The last term in which a refused read proposed a no-op (`reads.rs`): one per term is
+    /// enough, and a leader cut off before it commits would otherwise add one per retry.
+    pub(crate) no_op_term: u64,
 }
 
 struct Waiter<S: StateMachine> {
@@ -137,6 +140,7 @@ impl<S: StateMachine> Rsm<S> {
                 machine,
                 applied,
                 waiters: BTreeMap::new(),
+                no_op_term: 0,
             }),
             applied_moved: Notify::new(),
         });
