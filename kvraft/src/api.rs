@@ -11,6 +11,8 @@ use std::future::Future;
 use labrpc::{ClientEnd, Service};
 use raft::Persister;
 
+use crate::Reads;
+
 /// A key/value server as the tester holds it.
 pub struct KvServer(crate::KvServer);
 
@@ -24,6 +26,24 @@ impl KvServer {
         max_raft_state: Option<usize>,
     ) -> KvServer {
         let kv = crate::KvServer::new(servers, me, persister, max_raft_state); // src/server.rs: restore `new`
+        KvServer(shared_by_the_testers_tasks(kv))
+    }
+
+    /// [`KvServer::with_reads`](crate::KvServer::with_reads) (3C): `new`, answering Gets as
+    /// `reads` says. With [`Reads::Log`] this is [`KvServer::new`]: labs 3A and 3B never depend
+    /// on `with_reads`.
+    pub fn with_reads(
+        servers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        max_raft_state: Option<usize>,
+        reads: Reads,
+    ) -> KvServer {
+        if reads == Reads::Log {
+            return Self::new(servers, me, persister, max_raft_state);
+        }
+        // src/server.rs: restore `with_reads`
+        let kv = crate::KvServer::with_reads(servers, me, persister, max_raft_state, reads);
         KvServer(shared_by_the_testers_tasks(kv))
     }
 

@@ -1,4 +1,4 @@
-//! The key/value server. The rest of the handout: 3A, then 3B.
+//! The key/value server. The rest of the handout: 3A, then 3B (then, beyond MIT, 3C).
 //!
 //! # 3A: a key/value service without snapshots
 //!
@@ -57,6 +57,39 @@
 //!   waiters of the indexes it skips.
 //! * The tests check that the Raft state stays below 8 x `max_raft_state` and that a snapshot
 //!   of a small store is small (under 500 bytes): do not put the log, or replies, in it.
+//!
+//! # 3C: Gets without the log (beyond MIT)
+//!
+//! A Get through the log costs a log entry, a persist and a replication round, as much as a
+//! write, and a read-mostly service pays it for every read. Production Raft (etcd, TiKV) serves
+//! reads without the log, in two ways. The 3C tests start servers with
+//! [`KvServer::with_reads`] and one of them ([`Reads`]); your Raft supplies the index to read at
+//! (the 3C section of the Raft handout, `raft::raft`, after its 2E section: lease reads rely on
+//! CheckQuorum).
+//!
+//! * **ReadIndex** ([`Reads::ReadIndex`]). The Get handler calls `self.rf.read_index().await`:
+//!   Raft confirms, with a heartbeat round sent after the call, that this peer still leads, and
+//!   returns its commit index as of the call. Wait until the applier has applied at least that
+//!   index, then read the store and answer. No log entry, and no duplicate check (a Get
+//!   changes nothing).
+//! * **Lease reads** ([`Reads::Lease`]). Ask `self.rf.lease_read_index()` first: while the
+//!   leader's lease holds it returns the index at once, with no round; on
+//!   `Err(ReadError::LeaseExpired)` fall back to `read_index`.
+//! * **A new leader refuses reads** (`Err(ReadError::NoEntryOfTerm)`) until it has committed an
+//!   entry of its own term: until then its commit index may lag what an earlier leader
+//!   committed, and a read there could miss a write that has already returned to its clerk.
+//!   Put a no-op in the log then (a variant of [`Op`] that the applier skips) and answer
+//!   `ErrWrongLeader`: the clerk's retry comes back once it has most likely committed.
+//! * **Wait for the applier**, with the same bound as 3A's handlers: Raft's commit index runs
+//!   ahead of what your applier has applied, and a read served in between misses writes that
+//!   may have returned to their clerks already. Wait without the lock: e.g. a
+//!   `tokio::sync::watch` channel of the applied index, or a `tokio::sync::Notify` the applier
+//!   wakes after each command.
+//! * The tests count the Raft state's bytes against the writes (Gets must not add to it) and
+//!   the RPCs per Get (reported; lease reads must skip the round while the lease holds), run
+//!   read-heavy workloads under partitions, crashes and an unreliable network, and try to read
+//!   stale data from a leader cut off in a minority, from a new leader, and across clocks that
+//!   drift: every history must be linearizable.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -68,6 +101,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::common::{Err, GetArgs, GetReply, PutAppendArgs, PutAppendReply};
+use crate::Reads;
 
 /// What the servers put in the Raft log: one client operation. Your fields here (3A).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,6 +119,9 @@ pub struct KvServer {
     /// Snapshot when Raft's saved state grows this big; `None`: never (3B).
     #[allow(dead_code)] // until you use it (3B)
     max_raft_state: Option<usize>,
+    /// How Gets are answered: through the log, except in the 3C tests.
+    #[allow(dead_code)] // until you use it (3C)
+    reads: Reads,
     /// Set by [`KvServer::kill`].
     dead: Arc<AtomicBool>,
     /// Everything else, behind one lock.
@@ -112,12 +149,27 @@ impl KvServer {
         persister: Persister,
         max_raft_state: Option<usize>,
     ) -> KvServer {
+        Self::with_reads(servers, me, persister, max_raft_state, Reads::Log)
+    }
+
+    /// [`KvServer::new`], answering Gets as `reads` says: the 3C tests start their servers with
+    /// this, every other test with `new` (Gets through the log). The Raft peer gets the
+    /// options the reads need (lease reads: CheckQuorum and the drift bound).
+    pub fn with_reads(
+        servers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        max_raft_state: Option<usize>,
+        reads: Reads,
+    ) -> KvServer {
         let (apply_tx, apply_rx) = mpsc::unbounded_channel();
+        let options = reads.raft_options();
         let kv = KvServer {
             me,
-            rf: Raft::new(servers, me, persister.clone(), apply_tx),
+            rf: Raft::with_options(servers, me, persister.clone(), apply_tx, options),
             persister,
             max_raft_state,
+            reads,
             dead: Arc::default(),
             state: Arc::default(),
         };
@@ -129,7 +181,7 @@ impl KvServer {
 
     /// The Get handler.
     async fn get(&self, args: GetArgs) -> GetReply {
-        // Your code here (3A).
+        // Your code here (3A). (3C: unless `self.reads` is `Reads::Log`, read without the log.)
         let _ = args;
         GetReply {
             err: Err::WrongLeader,

@@ -144,6 +144,42 @@
 //! down within 2 s while the majority elects another; and MIT's churn tests with both guards
 //! on. The "Passed" line counts pre-vote RPCs separately.
 //!
+//! # 3C: read indexes for the key/value service (beyond MIT)
+//!
+//! Lab 3C's key/value servers answer Gets without the log, with the index one of two methods
+//! of yours returns (the 3C section of `kvraft/src/server.rs` says how they use it). Do this
+//! after lab 3B; it has no tests here, only the key/value service's.
+//!
+//! * [`Raft::read_index`] (ReadIndex, thesis 6.4). If this peer leads and has committed an
+//!   entry of its current term, note the commit index, send every follower an AppendEntries at
+//!   once (a heartbeat will do), and return the noted index when a majority, this peer
+//!   included, has answered in the current term (success or not) an AppendEntries sent *after*
+//!   the call: a reply to one sent earlier may predate an election this peer has not heard of.
+//!   Number what you send to each peer to tell which replies count; reads that wait at the
+//!   same time can share a round. `Err(NotLeader)` if this peer does not lead, steps down, or
+//!   no majority answers within an election timeout; `Err(NoEntryOfTerm)` until an entry of its
+//!   term has committed (its commit index may lag what the previous leader committed; the
+//!   service then proposes a no-op).
+//! * [`Raft::lease_read_index`] (lease reads, with [`Options::lease_reads`], which come with
+//!   `check_quorum`). CheckQuorum's rule, that a peer which heard from the leader within the
+//!   minimum election timeout grants no vote, is a promise: once a majority has answered
+//!   heartbeats this leader *sent* at time `t`, no other leader can be elected before `t`
+//!   plus 300 ms, as those peers' clocks count it. So serve reads (the commit index, at once)
+//!   until `t + lease` and answer `Err(LeaseExpired)` after, with the lease shorter than 300 ms
+//!   by the drift: a follower's clock that runs fast by `d` ([`Options::clock_drift`]) ends its
+//!   300 ms after `300 / (1 + d)` ms of true time, and a leader's that runs slow stretches the
+//!   lease to `lease / (1 - d)`. So `lease < 300 (1 - d) / (1 + d)` ms, less a margin for how
+//!   coarsely you count time.
+//! * **The lease starts when the heartbeat was sent**, not when its reply arrived: the
+//!   follower's promise runs from when it got the heartbeat, and a reply can arrive seconds
+//!   later (the tests' network delays replies).
+//! * **Time everything on the peer's clock.** In lab 3C's tests each peer's clock runs at its
+//!   own rate within the drift bound, as real clocks do: `labrpc::sim::clock::now()` and
+//!   `labrpc::sim::clock::sleep` are that clock, while `tokio::time` is the simulation's true
+//!   time, which no real peer can read. Measure the lease, the election timer and the vote
+//!   refusal with the peer's clock. (A peer that times itself with `tokio::time` sees no drift,
+//!   so the tests cannot catch a lease that forgets it: they trust you here.)
+//!
 //! # Seeing what happened
 //!
 //! A failing test replays itself with a trace and leaves an HTML timeline (one column per peer)

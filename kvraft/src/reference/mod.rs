@@ -1,4 +1,4 @@
-//! Reference key/value service (Lab 3A/3B).
+//! Reference key/value service (Lab 3A/3B, and 3C's reads without the log).
 //!
 //! # Servers
 //!
@@ -7,11 +7,17 @@
 //! duplicate table.
 //!
 //! * A handler submits its operation and waits until it is applied at the index Raft gave it.
-//!   Gets go through the log like writes, so a Get reads the state at a point of the log order.
+//!   In 3A and 3B Gets go through the log like writes, so a Get reads the state at a point of
+//!   the log order.
 //!   The handler answers `WrongLeader` if the server is not the leader, another entry took the
 //!   index, leadership changed, or 1 s passed without a commit (a leader cut off in a minority
 //!   does not know it); the operation may still commit, and the clerk's retry is then
 //!   recognised as a duplicate.
+//! * 3C ([`crate::Reads`]): with ReadIndex or leases, a Get is no log entry:
+//!   [`rsm::Rsm::read_linearizable`] gets the index to read at from Raft (after a heartbeat
+//!   round, or at once under a lease), waits until the machine has applied it, and reads. A new
+//!   leader refuses until an entry of its term commits, and proposes a no-op (once per term) so
+//!   that one does.
 //! * Exactly-once: a clerk numbers its operations and has one outstanding, so a write whose
 //!   number is not above the last one applied for its clerk is a duplicate, and is skipped (but
 //!   answered "OK"). The table ([`rsm::Sessions`]) is part of the state machine, so every server

@@ -4,21 +4,10 @@ use labrpc::{ClientEnd, Service};
 use raft::Persister;
 use rsm::Rsm;
 
+use crate::Reads;
+
 use super::rpc::{Command, Err, GetArgs, GetReply, Op, PutAppendArgs, PutAppendReply, PutKind};
 use super::state_machine::{Output, StateMachine};
-
-/// How a server answers Gets (lab 3C; 3A and 3B put them through the log).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Reads {
-    /// A Get is a log entry, applied in order with the writes.
-    Log,
-    /// ReadIndex: a heartbeat round confirms the leadership, then the server reads once it has
-    /// applied the commit index of the moment the Get arrived.
-    ReadIndex,
-    /// Lease reads: no round while the leader's lease holds (ReadIndex otherwise); the clocks
-    /// may drift by up to `clock_drift`.
-    Lease { clock_drift: f64 },
-}
 
 /// One key/value server: a Raft peer and the store it drives.
 pub struct KvServer {
@@ -46,22 +35,13 @@ impl KvServer {
         max_raft_state: Option<usize>,
         reads: Reads,
     ) -> KvServer {
-        let options = match reads {
-            Reads::Log | Reads::ReadIndex => raft::Options::default(),
-            Reads::Lease { clock_drift } => raft::Options {
-                check_quorum: true,
-                lease_reads: true,
-                clock_drift,
-                ..raft::Options::default()
-            },
-        };
         let rsm = Rsm::with_options(
             servers,
             me,
             persister,
             max_raft_state,
             StateMachine::default(),
-            options,
+            reads.raft_options(),
         );
         KvServer { rsm, reads }
     }
