@@ -7,7 +7,7 @@ use std::process::Command;
 /// The labs, in the order they build on each other, with the parts of each.
 pub const LABS: &[(&str, &[&str])] = &[
     ("raft", &["2a", "2b", "2c", "2d", "2e"]),
-    ("kvraft", &["3a", "3b"]),
+    ("kvraft", &["3a", "3b", "3c"]),
     ("shardmaster", &["4a"]),
     ("shardkv", &["4b"]),
 ];

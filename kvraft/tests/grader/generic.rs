@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kvraft::Reads;
 use labrpc::sim;
 
 use crate::history::check_linearizable;
@@ -20,6 +21,11 @@ pub struct Params {
     pub partitions: bool,
     pub max_raft_state: Option<usize>,
     pub random_keys: bool,
+    /// Gets per Append in the clients' random mix: MIT's 1, the 3C tests' 10.
+    pub gets_per_append: u64,
+    /// How the servers answer Gets: 3C's tests read without the log, and check that Gets do
+    /// not grow it.
+    pub reads: Reads,
 }
 
 /// MIT's title: "Test: " + the optional pieces + "many clients"/"one client" + " (3A)".
@@ -39,6 +45,14 @@ fn title(p: &Params) -> String {
     }
     if p.random_keys {
         t += "random keys, ";
+    }
+    if p.gets_per_append > 1 {
+        t += &format!("{} Gets per Append, ", p.gets_per_append);
+    }
+    match p.reads {
+        Reads::Log => {}
+        Reads::ReadIndex => t += "ReadIndex, ",
+        Reads::Lease { clock_drift } => t += &format!("leases, drift {clock_drift}, "),
     }
     t += if p.clients > 1 {
         "many clients"
@@ -64,7 +78,7 @@ async fn client(cfg: Arc<KvRaftTester>, cli: usize, p: Params, done: Arc<AtomicB
             cli.to_string()
         };
         let nv = format!("x {cli} {j} y");
-        if sim::random_range(0..1000) < 500 {
+        if sim::random_range(0..1000) < 1000 / (1 + p.gets_per_append) {
             cfg.append(&mut ck, &key, &nv, Some(cli)).await;
             if !p.random_keys {
                 last += &nv;
@@ -104,9 +118,13 @@ async fn partitioner(cfg: Arc<KvRaftTester>, done: Arc<AtomicBool>) {
 /// followed by a check of every client's appends and of the log and snapshot sizes; then the
 /// whole history must be linearizable.
 pub async fn generic_test(p: Params) {
-    let cfg = KvRaftTester::new(p.servers, p.unreliable, p.max_raft_state);
+    let cfg = KvRaftTester::with_reads(p.servers, p.unreliable, p.max_raft_state, p.reads);
     cfg.begin(&title(&p));
     let mut ck = cfg.make_client(&cfg.all());
+    let log_per_write = match p.reads {
+        Reads::Log => None,
+        _ => Some(measure_log_per_write(&cfg, &mut ck).await),
+    };
     for round in 1..=3 {
         let working = labtest::step(format!(
             "round {round} of 3: {} client{} working for 5 s",
@@ -161,6 +179,9 @@ pub async fn generic_test(p: Params) {
                 check_clnt_appends(i, &v, j);
             }
         }
+        if let Some(per_write) = &log_per_write {
+            check_log_grows_with_writes(&cfg, per_write);
+        }
         match p.max_raft_state {
             Some(max) => {
                 let size = cfg.log_size();
@@ -180,6 +201,48 @@ pub async fn generic_test(p: Params) {
         check_linearizable(cfg.take_history());
     }
     cfg.end();
+}
+
+/// How the Raft state grows with writes (3C): before the clients start, the bytes that one
+/// Append of the size the clients send adds to the largest persisted Raft state, over ten
+/// Appends with a steady leader; and what the state held before them.
+pub struct LogPerWrite {
+    pub before: usize,
+    pub bytes: usize,
+}
+
+const CALIBRATION_APPENDS: usize = 10;
+
+/// Measures [`LogPerWrite`] with Appends by `ck` (recorded as client 0's, on a key of their
+/// own) once a first Put has found a leader.
+pub async fn measure_log_per_write(cfg: &KvRaftTester, ck: &mut TestClerk) -> LogPerWrite {
+    let _step = labtest::step("measuring the bytes a write adds to the Raft state");
+    cfg.put(ck, "calibration", "", Some(0)).await;
+    let before = cfg.log_size();
+    for j in 0..CALIBRATION_APPENDS {
+        cfg.append(ck, "calibration", &format!("x 0 {j} y"), Some(0))
+            .await;
+    }
+    let bytes = (cfg.log_size() - before).div_ceil(CALIBRATION_APPENDS);
+    LogPerWrite { before, bytes }
+}
+
+/// Fails if the Raft state grew by more than three times what the writes recorded so far
+/// account for. Gets must not go through the log in 3C: with ten Gets per Append they would
+/// add about ten entries per write; duplicates of retried writes and the no-ops of new leaders
+/// stay well inside the margin.
+pub fn check_log_grows_with_writes(cfg: &KvRaftTester, per_write: &LogPerWrite) {
+    let writes = cfg.writes_recorded();
+    let size = cfg.log_size();
+    let limit = per_write.before + 3 * writes * per_write.bytes;
+    assert!(
+        size <= limit,
+        "the Raft state grew to {size} bytes for {writes} Puts and Appends ({} bytes each, \
+         measured with a steady leader, from {} bytes): more than three times what the writes \
+         account for. In 3C, Gets must not go through the log",
+        per_write.bytes,
+        per_write.before
+    );
 }
 
 /// MIT's `GenericTestSpeed`: 1000 sequential appends on one key must average under 33.3 ms

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use kvraft::Reads;
 use labrpc::sim;
 
 use crate::generic::{generic_test, generic_test_speed, Params};
@@ -19,6 +20,8 @@ const fn params(clients: usize, servers: usize) -> Params {
         partitions: false,
         max_raft_state: None,
         random_keys: false,
+        gets_per_append: 1,
+        reads: Reads::Log,
     }
 }
 

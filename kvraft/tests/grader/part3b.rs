@@ -1,5 +1,7 @@
 //! 3B: the key/value service with snapshots (maxraftstate 1000).
 
+use kvraft::Reads;
+
 use crate::generic::{generic_test, generic_test_speed, Params};
 use crate::run;
 use crate::tester::{KvRaftTester, ELECTION_TIMEOUT};
@@ -16,6 +18,8 @@ const fn params(clients: usize, servers: usize) -> Params {
         partitions: false,
         max_raft_state: Some(MAX_RAFT_STATE),
         random_keys: false,
+        gets_per_append: 1,
+        reads: Reads::Log,
     }
 }
 

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kvraft::api::{Clerk, KvServer};
+use kvraft::Reads;
 use labrpc::sim;
 use labrpc::{Network, Service};
-use labtest::linearizability::{ReadId, Reads};
+use labtest::linearizability::{ReadId, Reads as ReadValues};
 use labtest::report::{self, Measured};
 use labtest::{Boot, Cluster, EndMaker, Links, OnNode, ServerKind, ServerName};
 use parking_lot::Mutex;
@@ -33,7 +34,7 @@ pub struct Recorded {
     pub ret: Duration,
 }
 
-/// What a recorded operation did: the value read (kept in the history's [`Reads`]) or written.
+/// What a recorded operation did: the value read (kept in the history's [`ReadValues`]) or written.
 #[derive(Clone, Debug)]
 pub enum Op {
     Get(ReadId),
@@ -52,12 +53,14 @@ enum Kind {
 #[derive(Debug, Default)]
 pub struct History {
     pub ops: Vec<Recorded>,
-    pub reads: Reads,
+    pub reads: ReadValues,
 }
 
 /// kvraft servers as the cluster starts them (MIT's `StartKVServer`), each with its Raft.
 struct KvServers {
     max_raft_state: Option<usize>,
+    /// How they answer Gets: through the log but in the 3C tests.
+    reads: Reads,
 }
 
 impl ServerKind for KvServers {
@@ -74,9 +77,9 @@ impl ServerKind for KvServers {
     }
 
     fn start(&self, boot: Boot<Persister>) -> KvServer {
-        let max = self.max_raft_state;
+        let (max, reads) = (self.max_raft_state, self.reads);
         boot.node
-            .enter(|| KvServer::new(boot.ends, boot.me, boot.persister, max))
+            .enter(|| KvServer::with_reads(boot.ends, boot.me, boot.persister, max, reads))
     }
 
     fn services(kv: &KvServer) -> Vec<Service> {
@@ -119,8 +122,25 @@ pub struct KvRaftTester {
 impl KvRaftTester {
     /// MIT's `make_config(t, n, unreliable, maxraftstate)`. No long delays, as in MIT's kvraft.
     pub fn new(n: usize, unreliable: bool, max_raft_state: Option<usize>) -> Arc<KvRaftTester> {
+        Self::with_reads(n, unreliable, max_raft_state, Reads::Log)
+    }
+
+    /// [`KvRaftTester::new`] with servers that answer Gets as `reads` says (lab 3C). With lease
+    /// reads, every node's clock drifts, at a rate of its own within the lease's bound.
+    pub fn with_reads(
+        n: usize,
+        unreliable: bool,
+        max_raft_state: Option<usize>,
+        reads: Reads,
+    ) -> Arc<KvRaftTester> {
+        if let Reads::Lease { clock_drift } = reads {
+            sim::clock::set_drift(clock_drift);
+        }
         let ends = EndMaker::new(Network::new());
-        let kind = KvServers { max_raft_state };
+        let kind = KvServers {
+            max_raft_state,
+            reads,
+        };
         let cfg = Arc::new(KvRaftTester {
             servers: Cluster::new(kind, &ends, Links::Switched, n),
             clerks: AtomicUsize::new(0),
@@ -209,6 +229,25 @@ impl KvRaftTester {
         self.servers.start(i);
     }
 
+    /// Holds back (`true`) or lets go (`false`) the replies to what server `from` sends to
+    /// server `to` (`Network::hold_replies`). Not in MIT's tester.
+    pub fn hold_replies(&self, from: usize, to: usize, hold: bool) {
+        let end = self.servers.end_name(from, to);
+        self.servers.net().hold_replies(&end, hold);
+    }
+
+    /// Makes server `i`'s clock run at `rate` from now on (within the drift bound of the run):
+    /// for the worst case within the bound. Not in MIT's tester.
+    pub fn set_clock_rate(&self, i: usize, rate: f64) {
+        let node = self.servers.node(i).expect("a running server");
+        sim::clock::set_rate(&node, rate);
+    }
+
+    /// The network, for its counters and its fault switches.
+    pub fn net(&self) -> &Network {
+        self.servers.net()
+    }
+
     /// The largest persisted Raft state of any server.
     pub fn log_size(&self) -> usize {
         let persisters = self.servers.persisters();
@@ -283,6 +322,13 @@ impl KvRaftTester {
             "Get({key:?}): {}",
             labtest::describe_mismatch(value, &v)
         );
+    }
+
+    /// How many Puts and Appends the history holds so far.
+    pub fn writes_recorded(&self) -> usize {
+        let history = self.history.lock();
+        let writes = history.ops.iter().filter(|r| !matches!(r.op, Op::Get(_)));
+        writes.count()
     }
 
     /// Everything the clerks did, for the linearizability check, which is the last thing a
