@@ -74,17 +74,22 @@
 //!   changes nothing).
 //! * **Lease reads** ([`Reads::Lease`]). Ask `self.rf.lease_read_index()` first: while the
 //!   leader's lease holds it returns the index at once, with no round; on
-//!   `Err(ReadError::LeaseExpired)` fall back to `read_index`.
+//!   `Err(ReadError::LeaseExpired)` fall back to `read_index`. Its other errors mean what they
+//!   mean from `read_index` (`NotLeader`, `NoEntryOfTerm`).
 //! * **A new leader refuses reads** (`Err(ReadError::NoEntryOfTerm)`) until it has committed an
 //!   entry of its own term: until then its commit index may lag what an earlier leader
 //!   committed, and a read there could miss a write that has already returned to its clerk.
-//!   Put a no-op in the log then (a variant of [`Op`] that the applier skips) and answer
-//!   `ErrWrongLeader`: the clerk's retry comes back once it has most likely committed.
+//!   Put a no-op in the log then (a variant of [`Op`] that the applier skips), one per term
+//!   (not one per refused Get: the tests count the Raft state's bytes), and answer
+//!   `ErrWrongLeader`: by the time the clerk has tried the other servers and comes back, the
+//!   no-op has most likely committed.
 //! * **Wait for the applier**, with the same bound as 3A's handlers: Raft's commit index runs
 //!   ahead of what your applier has applied, and a read served in between misses writes that
 //!   may have returned to their clerks already. Wait without the lock: e.g. a
 //!   `tokio::sync::watch` channel of the applied index, or a `tokio::sync::Notify` the applier
-//!   wakes after each command.
+//!   wakes after each command. (The tests can rarely catch a read that skips this wait: on
+//!   the reference Raft the applier catches up within the instant it commits, and the window
+//!   is a new leader's first moment. It is a bug on any Raft that applies later: wait.)
 //! * The tests count the Raft state's bytes against the writes (Gets must not add to it) and
 //!   the RPCs per Get (reported; lease reads must skip the round while the lease holds), run
 //!   read-heavy workloads under partitions, crashes and an unreliable network, and try to read
@@ -103,7 +108,8 @@ use tokio::sync::mpsc;
 use crate::common::{Err, GetArgs, GetReply, PutAppendArgs, PutAppendReply};
 use crate::Reads;
 
-/// What the servers put in the Raft log: one client operation. Your fields here (3A).
+/// What the servers put in the Raft log: one client operation. Your fields here (3A); make it
+/// an enum if you like (3C adds a no-op, which is easiest as a variant of its own).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Op {}
 
