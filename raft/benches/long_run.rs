@@ -53,6 +53,7 @@ struct Measure {
     committed: u64,
     saves: u64,
     saved_bytes: u64,
+    applied: u64,
     digest: u64,
 }
 
@@ -90,6 +91,7 @@ fn run(seed: u64, unreliable: bool, rounds: usize) -> Measure {
         committed: churned.committed,
         saves: churned.saves,
         saved_bytes: churned.saved_bytes,
+        applied: churned.applied,
         digest: outcome.digest,
     }
 }
@@ -126,7 +128,7 @@ fn main() {
         raft::REFERENCE
     );
     println!(
-        "{:>6} {:>6} {:>9} {:>8} {:>10} {:>6} {:>9} {:>9} {:>14} {:>18}",
+        "{:>6} {:>6} {:>9} {:>8} {:>10} {:>6} {:>9} {:>9} {:>8} {:>6} {:>9} {:>14} {:>18}",
         "secs",
         "rounds",
         "virtual",
@@ -134,25 +136,33 @@ fn main() {
         "cpu/virt",
         "norm",
         "committed",
+        "applied",
+        "cpu/appl",
+        "norm",
         "saves",
         "saved bytes",
         "digest"
     );
-    // CPU per virtual second of the first length, which the others are compared with.
-    let mut base: Option<f64> = None;
+    // CPU per virtual second, and per command applied, of the first length, which the others
+    // are compared with.
+    let mut base: Option<(f64, f64)> = None;
     for _ in 0..repeat {
         for &s in &secs {
             let rounds = (s * 4 / 3).max(1) as usize;
             let m = run(seed, unreliable, rounds);
             let per_virtual = m.cpu.as_secs_f64() / m.virtual_time.as_secs_f64();
-            let base = *base.get_or_insert(per_virtual);
+            let per_applied = m.cpu.as_secs_f64() / m.applied.max(1) as f64;
+            let (base_virtual, base_applied) = *base.get_or_insert((per_virtual, per_applied));
             println!(
-                "{s:>6} {rounds:>6} {:>8.1}s {:>7.3}s {:>9.5}s {:>6.2} {:>9} {:>9} {:>14} {:>18x}",
+                "{s:>6} {rounds:>6} {:>8.1}s {:>7.3}s {:>9.5}s {:>6.2} {:>9} {:>9} {:>6.2}us {:>6.2} {:>9} {:>14} {:>18x}",
                 m.virtual_time.as_secs_f64(),
                 m.cpu.as_secs_f64(),
                 per_virtual,
-                per_virtual / base,
+                per_virtual / base_virtual,
                 m.committed,
+                m.applied,
+                per_applied * 1e6,
+                per_applied / base_applied,
                 m.saves,
                 m.saved_bytes,
                 m.digest

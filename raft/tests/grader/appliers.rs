@@ -28,6 +28,9 @@ pub struct Applied {
     logs: Vec<Vec<Option<Cmd>>>,
     pub last_applied: Vec<u64>,
     pub max_index: u64,
+    /// Commands checked so far, over every peer and incarnation (a restarted peer applies its
+    /// log again): the work a long run's appliers do, for the benchmark.
+    pub checked: u64,
 }
 
 impl Applied {
@@ -37,6 +40,7 @@ impl Applied {
             logs: vec![Vec::new(); n],
             last_applied: vec![0; n],
             max_index: 0,
+            checked: 0,
         }
     }
 
@@ -75,6 +79,7 @@ impl Applied {
             }
         }
         let prev_ok = self.get(i, index - 1).is_some();
+        self.checked += 1;
         let log = &mut self.logs[i];
         let at = index as usize;
         if log.len() <= at {

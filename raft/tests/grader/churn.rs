@@ -24,6 +24,8 @@ pub struct Churned {
     /// Saves of every peer's persister, over all incarnations, and the bytes they were given.
     pub saves: u64,
     pub saved_bytes: u64,
+    /// Commands the appliers checked: each peer's applications, again after every restart.
+    pub applied: u64,
 }
 
 /// One churn client: proposes values to every live peer, and keeps those it saw committed.
@@ -134,5 +136,6 @@ pub async fn churn_with(unreliable: bool, rounds: usize, options: Options, title
         committed: last_index,
         saves,
         saved_bytes,
+        applied: cfg.commands_checked(),
     }
 }

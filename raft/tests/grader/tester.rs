@@ -365,6 +365,12 @@ impl RaftTester {
             .unwrap_or(0)
     }
 
+    /// Commands the appliers have checked, re-applications after restarts included. Not in
+    /// MIT's tester.
+    pub fn commands_checked(&self) -> u64 {
+        self.applied.lock().checked
+    }
+
     /// Saves of every peer's persister so far, over all its incarnations, and the bytes they
     /// were given (see [`Persister::save_stats`]). Not in MIT's tester.
     pub fn save_stats(&self) -> (u64, u64) {
