@@ -133,6 +133,10 @@ fn assert_linearizable_fails_with_the_report_path() {
     })
     .unwrap_err()
     .to_string();
+    assert!(
+        failure.contains("fits no order: after the") && failure.contains("placed before it"),
+        "the message names the operation that fits no order: {failure}"
+    );
     let path = failure
         .split("visualization: ")
         .nth(1)

@@ -119,13 +119,60 @@ pub fn assert_linearizable<M: Model>(
         let path = dir.join(crate::report::report_file_name("html"));
         write_html_report(&path, title, &info).map(|()| path)
     });
+    let summary = console_summary(&info);
     match written {
         Ok(path) => panic!(
-            "history is not linearizable; visualization: {}",
+            "history is not linearizable; visualization: {}\n{summary}",
             path.display()
         ),
-        Err(e) => panic!("history is not linearizable (could not write the report: {e})"),
+        Err(e) => {
+            panic!("history is not linearizable (could not write the report: {e})\n{summary}")
+        }
     }
+}
+
+/// How many of the last linearized operations the console summary shows before the one that
+/// could not be placed.
+const SUMMARY_CONTEXT: usize = 3;
+
+/// What a failure message says of each illegal partition, for a reader without the report at
+/// hand (a grader's log): the operation that could not be placed, with its times (the testers'
+/// are virtual nanoseconds, shown as seconds), the state it met, and the operations placed
+/// just before it.
+fn console_summary(info: &Info) -> String {
+    let secs = |ns: u64| format!("{:.3} s", ns as f64 / 1e9);
+    let mut out = String::new();
+    for p in &info.partitions {
+        let Some(blocked) = p.blocked.filter(|_| p.verdict == PartitionVerdict::Illegal) else {
+            continue;
+        };
+        let op = &p.ops[blocked];
+        let state = p.states.last().map(String::as_str).unwrap_or("?");
+        let _ = writeln!(
+            out,
+            "  client {}'s {} (called at {}, returned at {}) fits no order: after the {} \
+             operations (of {}) that can go before it, the state is {state}",
+            op.client,
+            op.description,
+            secs(op.call),
+            secs(op.ret),
+            p.linearized.len(),
+            p.ops.len()
+        );
+        let from = p.linearized.len().saturating_sub(SUMMARY_CONTEXT);
+        for &i in &p.linearized[from..] {
+            let op = &p.ops[i];
+            let _ = writeln!(
+                out,
+                "    placed before it: client {}'s {} ({} to {})",
+                op.client,
+                op.description,
+                secs(op.call),
+                secs(op.ret)
+            );
+        }
+    }
+    out
 }
 
 /// Renders one partition.
