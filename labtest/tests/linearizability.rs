@@ -67,6 +67,8 @@ fn borrowed_reads_check_the_same() {
                 output: read.map(|id| reads.get(id)),
                 call: op.call,
                 ret: op.ret,
+                call_seq: op.call_seq,
+                ret_seq: op.ret_seq,
             })
             .collect();
         let model = KvRefModel::default();
@@ -357,6 +359,35 @@ fn large_generated_histories() {
             assert!(!verdict(ops), "case {case}: stale read at {i}");
         }
     }
+}
+
+/// Virtual time stands still within an instant: a clerk's Put returns and its next Get is
+/// called at the same time. Unnumbered, the two touch and count as concurrent, so a Get that
+/// misses the Put passes; numbered in the order they happened, it is a stale read.
+#[test]
+fn events_of_one_instant_keep_their_order_when_numbered() {
+    let put = Operation::new(
+        0,
+        KvInput::Put("k".into(), "1".into()),
+        String::new(),
+        0,
+        10,
+    );
+    let stale = get(0, "k", "", 10, 20);
+    assert!(
+        verdict(vec![put.clone(), stale.clone()]),
+        "touching: concurrent"
+    );
+    assert!(
+        !verdict(vec![
+            put.clone().with_order(1, 2),
+            stale.clone().with_order(3, 4)
+        ]),
+        "the Get was called after the Put returned"
+    );
+    // Numbered the other way round (the Get called first, in the same instant), it may go
+    // first.
+    assert!(verdict(vec![put.with_order(1, 3), stale.with_order(2, 4)]));
 }
 
 // ---------------------------------------------------------------------------------------------

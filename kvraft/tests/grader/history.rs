@@ -27,9 +27,10 @@ pub fn check_linearizable(history: History) {
                 r.client,
                 input,
                 output,
-                r.call.as_nanos() as u64,
-                r.ret.as_nanos() as u64,
+                r.call.at.as_nanos() as u64,
+                r.ret.at.as_nanos() as u64,
             )
+            .with_order(r.call.seq, r.ret.seq)
         })
         .collect();
     assert_linearizable(

@@ -219,10 +219,6 @@ async fn stale_leader(reads: Reads, servers: usize, kind: StaleRound) {
         let _round = labtest::step(format!("round {round} of {STALE_ROUNDS}"));
         cfg.put(&mut writer, "k", &format!("v{round}a"), Some(0))
             .await;
-        // A moment later, so that the reads below begin after the write returned (at the same
-        // instant they would be concurrent with it, and either value would be right); too
-        // short for the followers to hear from the leader that the write committed.
-        tokio::time::sleep(Duration::from_millis(1)).await;
         let (majority, minority) = cfg.make_partition();
         let old_leader = *minority.last().expect("a minority");
         let clients = [3 * round - 2, 3 * round - 1, 3 * round];
@@ -268,9 +264,6 @@ async fn stale_leader(reads: Reads, servers: usize, kind: StaleRound) {
                 for f in followers {
                     cfg.hold_replies(old_leader, f, false);
                 }
-                // A moment later, so that the read begins after the write returned (at the
-                // same instant, the two are concurrent, and either value is right).
-                tokio::time::sleep(Duration::from_millis(1)).await;
                 let stale = StaleReader::start(&cfg, old_leader, clients[0]);
                 stale.stop();
                 stale

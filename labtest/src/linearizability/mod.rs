@@ -168,7 +168,8 @@ pub trait Model {
 
 /// One client call: invoked at `call`, returned at `ret` (both in virtual nanoseconds since the
 /// start of the test; any common unit works, only the order matters). Intervals that touch
-/// (`a.ret == b.call`) count as concurrent.
+/// (`a.ret == b.call`) count as concurrent, unless the tester says in which order the two
+/// happened ([`Operation::with_order`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Operation<I, O> {
     /// Which client issued the call (one row per client in reports).
@@ -182,6 +183,13 @@ pub struct Operation<I, O> {
     pub call: u64,
     /// Return time.
     pub ret: u64,
+    /// Where the call and the return fall among the events of the same time (0: unknown).
+    /// Virtual time stands still while a simulation runs the tasks of one instant, so a
+    /// clerk's next call often has the very time of its previous return, and other clerks'
+    /// calls and returns share instants too; counted in the order they ran, the events of an
+    /// instant keep the order in which they happened, as real time would.
+    pub call_seq: u64,
+    pub ret_seq: u64,
 }
 
 impl<I, O> Operation<I, O> {
@@ -193,7 +201,19 @@ impl<I, O> Operation<I, O> {
             output: Some(output),
             call,
             ret,
+            call_seq: 0,
+            ret_seq: 0,
         }
+    }
+
+    /// The same operation, its call and return numbered among the events of their instants:
+    /// `call_seq` and `ret_seq` come from one counter that the tester advances at every call
+    /// and every return it records, so that at equal times the event counted first happened
+    /// first. Without it, intervals that touch count as concurrent.
+    pub fn with_order(mut self, call_seq: u64, ret_seq: u64) -> Self {
+        self.call_seq = call_seq;
+        self.ret_seq = ret_seq;
+        self
     }
 
     /// An operation whose outcome is unknown (it returns at the end of the history).
@@ -204,6 +224,8 @@ impl<I, O> Operation<I, O> {
             output: None,
             call,
             ret: u64::MAX,
+            call_seq: 0,
+            ret_seq: 0,
         }
     }
 }
@@ -353,6 +375,7 @@ pub fn check_operations_counted<M: Model>(
         .unwrap_or(0);
     for op in history.iter_mut().filter(|op| op.output.is_none()) {
         op.ret = end.saturating_add(1);
+        op.ret_seq = 0;
     }
     let partitions = model.partition(history);
     // The partitions are searched in interleaved slices, in a fixed order, so that an illegal
@@ -438,7 +461,7 @@ fn partition_info<M: Model>(
         }
         (0..ops.len())
             .filter(|&i| !placed[i])
-            .min_by_key(|&i| (ops[i].ret, ops[i].call, i))
+            .min_by_key(|&i| (ops[i].ret, ops[i].ret_seq, ops[i].call, i))
     } else {
         None
     };

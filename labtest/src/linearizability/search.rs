@@ -1,7 +1,8 @@
 //! The search of one partition: Wing & Gong's backtracking with Lowe's cache.
 //!
-//! Every operation contributes two events, its call and its return, sorted by time (calls before
-//! returns at equal times, so touching intervals are concurrent) into a doubly-linked list that
+//! Every operation contributes two events, its call and its return, sorted by time (at equal
+//! times in the order the tester numbered them, `Operation::with_order`; unnumbered, calls
+//! before returns, so touching intervals are concurrent) into a doubly-linked list that
 //! lives in a vector (`usize` links, slot 0 is the head sentinel).
 //!
 //! The walk starts at the head. At a call event, the operation is a candidate for the next place
@@ -65,16 +66,24 @@ struct List {
 
 impl List {
     fn new<I, O>(ops: &[Operation<I, O>]) -> Self {
-        // (time, is_return, op): calls sort before returns at the same time.
-        let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * ops.len());
+        // (time, seq, is_return, op): at the same time, events in the order the tester
+        // numbered them; unnumbered (0), calls before returns, so touching intervals are
+        // concurrent.
+        let mut events: Vec<(u64, u64, bool, usize)> = Vec::with_capacity(2 * ops.len());
         for (i, op) in ops.iter().enumerate() {
-            events.push((op.call, false, i));
-            events.push((op.ret.max(op.call), true, i));
+            events.push((op.call, op.call_seq, false, i));
+            let ret = op.ret.max(op.call);
+            let ret_seq = if ret == op.call {
+                op.ret_seq.max(op.call_seq)
+            } else {
+                op.ret_seq
+            };
+            events.push((ret, ret_seq, true, i));
         }
         events.sort_unstable();
         let n = events.len();
         let mut ret_slot = vec![NONE; ops.len()];
-        for (k, &(_, is_return, op)) in events.iter().enumerate() {
+        for (k, &(_, _, is_return, op)) in events.iter().enumerate() {
             if is_return {
                 ret_slot[op] = k + 1;
             }
@@ -86,7 +95,7 @@ impl List {
             op: NONE,
             ret: NONE,
         });
-        for (k, &(_, is_return, op)) in events.iter().enumerate() {
+        for (k, &(_, _, is_return, op)) in events.iter().enumerate() {
             let slot = k + 1;
             nodes.push(Node {
                 prev: slot - 1,
