@@ -97,24 +97,47 @@ fn unreliable2_4b() {
     });
 }
 
-/// The history of every clerk operation, in virtual time.
+/// The history of every clerk operation, in virtual time, each call and return numbered in the
+/// order they happened (so that a call at the very instant of an earlier return comes after it:
+/// `Operation::with_order`).
 #[derive(Clone, Default)]
-struct History(Arc<Mutex<Vec<KvOperation>>>);
+struct History(Arc<Mutex<Recording>>);
+
+#[derive(Default)]
+struct Recording {
+    ops: Vec<KvOperation>,
+    /// Calls and returns so far.
+    events: u64,
+}
+
+/// When a call began: the virtual time and its number among the calls and returns.
+type Call = (Duration, u64);
 
 impl History {
-    fn record(&self, client: usize, input: KvInput, output: String, call: Duration) {
-        let ret = sim::now();
-        self.0.lock().push(KvOperation::new(
+    /// A call begins now.
+    fn call(&self) -> Call {
+        let mut recording = self.0.lock();
+        recording.events += 1;
+        (sim::now(), recording.events)
+    }
+
+    /// The call that began at `call` returned now, with `output`.
+    fn record(&self, client: usize, input: KvInput, output: String, call: Call) {
+        let mut recording = self.0.lock();
+        recording.events += 1;
+        let ret = (sim::now(), recording.events);
+        let op = KvOperation::new(
             client,
             input,
             output,
-            call.as_nanos() as u64,
-            ret.as_nanos() as u64,
-        ));
+            call.0.as_nanos() as u64,
+            ret.0.as_nanos() as u64,
+        );
+        recording.ops.push(op.with_order(call.1, ret.1));
     }
 
     fn take(&self) -> Vec<KvOperation> {
-        std::mem::take(&mut *self.0.lock())
+        std::mem::take(&mut self.0.lock().ops)
     }
 }
 
@@ -130,7 +153,7 @@ async fn random_client(
     while !done.load(Ordering::SeqCst) {
         let key = ka[sim::random_range(0..ka.len() as u64) as usize].clone();
         let nv = randstring(5);
-        let call = sim::now();
+        let call = history.call();
         if sim::random_range(0..1000) < 500 {
             ck.append(&key, &nv).await;
             history.record(client, KvInput::Append(key, nv), String::new(), call);
@@ -164,7 +187,7 @@ fn unreliable3_4b() {
         let n = 10;
         let (ka, va) = keys_and_values(n, 5);
         for (k, v) in ka.iter().zip(&va) {
-            let call = sim::now();
+            let call = history.call();
             ck.put(k, v).await;
             history.record(n, KvInput::Put(k.clone(), v.clone()), String::new(), call);
         }
