@@ -168,12 +168,16 @@ pub async fn generic_test(p: Params) {
         for (i, c) in clients.into_iter().enumerate() {
             let waiting = labtest::step(format!(
                 "round {round} of 3: waiting for client {i} (key {:?}) to finish its last \
-                 operation",
-                i.to_string()
+                 operation{}",
+                i.to_string(),
+                stuck_get_hint(p.reads)
             ));
             let j = c.await.expect("client failed");
             drop(waiting);
-            let _step = labtest::step(format!("round {round} of 3: reading client {i}'s key"));
+            let _step = labtest::step(format!(
+                "round {round} of 3: reading client {i}'s key{}",
+                stuck_get_hint(p.reads)
+            ));
             let v = cfg.get(&mut ck, &i.to_string(), Some(0)).await;
             if !p.random_keys {
                 check_clnt_appends(i, &v, j);
@@ -201,6 +205,19 @@ pub async fn generic_test(p: Params) {
         check_linearizable(cfg.take_history());
     }
     cfg.end();
+}
+
+/// What a step that waits for Gets adds in 3C, where a Get that never returns has two usual
+/// causes (the failure shows the step, and the Gets in flight).
+pub fn stuck_get_hint(reads: Reads) -> &'static str {
+    match reads {
+        Reads::Log => "",
+        _ => {
+            " (3C: a Get that never returns? Does the Raft implement read_index (and \
+             lease_read_index), and does a new leader that answers NoEntryOfTerm get an entry \
+             of its term committed, a no-op?)"
+        }
+    }
 }
 
 /// How the Raft state grows with writes (3C): before the clients start, the bytes that one

@@ -21,7 +21,7 @@ use std::time::Duration;
 use kvraft::Reads;
 use labrpc::sim;
 
-use crate::generic::{generic_test, measure_log_per_write, Params};
+use crate::generic::{generic_test, measure_log_per_write, stuck_get_hint, Params};
 use crate::history::check_linearizable;
 use crate::run;
 use crate::tester::{KvRaftTester, ELECTION_TIMEOUT};
@@ -138,7 +138,10 @@ async fn reads_leave_the_log_alone(reads: Reads, name: &str) {
     let expected: String = (0..10).map(|j| format!("x 0 {j} y")).collect();
     let before = cfg.log_size();
     let (rpcs, start) = (cfg.net().total_count(), sim::now());
-    let gets = labtest::step(format!("{LOG_ALONE_GETS} Gets of one key"));
+    let gets = labtest::step(format!(
+        "{LOG_ALONE_GETS} Gets of one key{}",
+        stuck_get_hint(reads)
+    ));
     for _ in 0..LOG_ALONE_GETS {
         let v = cfg.get(&mut ck, "calibration", None).await;
         assert!(
@@ -233,7 +236,8 @@ async fn stale_leader(reads: Reads, servers: usize, kind: StaleRound) {
                 cfg.partition(&majority, &minority);
                 let stale = StaleReader::start(&cfg, old_leader, clients[0]);
                 let _step = labtest::step(format!(
-                    "a read and a write on the majority's side, server {old_leader} cut off"
+                    "a read and a write on the majority's side, server {old_leader} cut off{}",
+                    stuck_get_hint(reads)
                 ));
                 let read = {
                     let (cfg, mut ck) = (cfg.clone(), cfg.make_client(&majority));
@@ -274,7 +278,8 @@ async fn stale_leader(reads: Reads, servers: usize, kind: StaleRound) {
         cfg.connect_all();
         cfg.connect_client_ends(&stale.ends, &all);
         let _step = labtest::step(format!(
-            "healed: waiting for the last Get through server {old_leader}"
+            "healed: waiting for the last Get through server {old_leader}{}",
+            stuck_get_hint(reads)
         ));
         stale.task.await.expect("the stale leader's reader failed");
     }
