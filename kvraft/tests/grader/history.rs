@@ -23,14 +23,7 @@ pub fn check_linearizable(history: History) {
                 Op::Put(value) => (KvInput::Put(r.key, value), ""),
                 Op::Append(value) => (KvInput::Append(r.key, value), ""),
             };
-            KvRefOperation::new(
-                r.client,
-                input,
-                output,
-                r.call.at.as_nanos() as u64,
-                r.ret.at.as_nanos() as u64,
-            )
-            .with_order(r.call.seq, r.ret.seq)
+            KvRefOperation::stamped(r.client, input, output, r.call, r.ret)
         })
         .collect();
     assert_linearizable(

@@ -15,7 +15,7 @@ use kvraft::api::{Clerk, KvServer};
 use kvraft::Reads;
 use labrpc::sim;
 use labrpc::{Network, Service};
-use labtest::linearizability::{ReadId, Reads as ReadValues};
+use labtest::linearizability::{ReadId, Reads as ReadValues, Stamp, Stamps};
 use labtest::report::{self, Measured};
 use labtest::{Boot, Cluster, EndMaker, Links, OnNode, ServerKind, ServerName};
 use parking_lot::Mutex;
@@ -32,15 +32,6 @@ pub struct Recorded {
     pub op: Op,
     pub call: Stamp,
     pub ret: Stamp,
-}
-
-/// When a call began or returned: the virtual time, and the tester's count of calls and
-/// returns so far, which orders the events of one instant (see
-/// `labtest::linearizability::Operation::with_order`).
-#[derive(Clone, Copy, Debug)]
-pub struct Stamp {
-    pub at: Duration,
-    pub seq: u64,
 }
 
 /// What a recorded operation did: the value read (kept in the history's [`ReadValues`]) or written.
@@ -124,8 +115,8 @@ pub struct KvRaftTester {
     /// Clerks made so far (they are named clerk0, clerk1, ...).
     clerks: AtomicUsize,
     ops: AtomicU64,
-    /// Calls and returns of clerk operations so far, for their [`Stamp`]s.
-    events: AtomicU64,
+    /// Stamps the clerks' calls and returns, for the history.
+    stamps: Stamps,
     begin: Mutex<Option<Begin>>,
     history: Mutex<History>,
 }
@@ -156,7 +147,7 @@ impl KvRaftTester {
             servers: Cluster::new(kind, &ends, Links::Switched, n),
             clerks: AtomicUsize::new(0),
             ops: AtomicU64::new(0),
-            events: AtomicU64::new(0),
+            stamps: Stamps::default(),
             begin: Mutex::new(None),
             history: Mutex::new(History::default()),
         });
@@ -280,17 +271,9 @@ impl KvRaftTester {
             .unwrap_or(0)
     }
 
-    /// Now, numbered among the calls and returns so far.
-    fn stamp(&self) -> Stamp {
-        Stamp {
-            at: sim::now(),
-            seq: self.events.fetch_add(1, Ordering::Relaxed) + 1,
-        }
-    }
-
     fn record(&self, log: Option<usize>, kind: Kind, key: &str, value: &str, call: Stamp) {
         self.ops.fetch_add(1, Ordering::Relaxed);
-        let ret = self.stamp();
+        let ret = self.stamps.now();
         if let Some(client) = log {
             let mut history = self.history.lock();
             let op = match kind {
@@ -310,7 +293,7 @@ impl KvRaftTester {
 
     /// A Get through `ck`, counted and (with `log = Some(client)`) recorded in the history.
     pub async fn get(&self, ck: &mut TestClerk, key: &str, log: Option<usize>) -> String {
-        let call = self.stamp();
+        let call = self.stamps.now();
         let args = format!("{key:?}");
         let v = ck.clerk.call("Get", &args, |ck| ck.get(key)).await;
         self.record(log, Kind::Get, key, &v, call);
@@ -318,14 +301,14 @@ impl KvRaftTester {
     }
 
     pub async fn put(&self, ck: &mut TestClerk, key: &str, value: &str, log: Option<usize>) {
-        let call = self.stamp();
+        let call = self.stamps.now();
         let args = format!("{key:?}");
         ck.clerk.call("Put", &args, |ck| ck.put(key, value)).await;
         self.record(log, Kind::Put, key, value, call);
     }
 
     pub async fn append(&self, ck: &mut TestClerk, key: &str, value: &str, log: Option<usize>) {
-        let call = self.stamp();
+        let call = self.stamps.now();
         let args = format!("{key:?}");
         ck.clerk
             .call("Append", &args, |ck| ck.append(key, value))

@@ -80,6 +80,7 @@ mod html;
 pub mod kv;
 mod reads;
 mod search;
+mod stamp;
 
 use std::fmt;
 use std::hash::Hash;
@@ -87,6 +88,7 @@ use std::hash::Hash;
 pub use edn::{kv_testdata_dir, parse_edn};
 pub use html::{assert_linearizable, render_html_report, write_html_report};
 pub use reads::{ReadId, Reads};
+pub use stamp::{Stamp, Stamps};
 
 /// How many search steps a partition runs before the next one gets its turn.
 const SLICE_STEPS: u64 = 4096;

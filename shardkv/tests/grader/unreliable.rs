@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use labrpc::sim;
 use labtest::linearizability::kv::{KvInput, KvModel, KvOperation};
-use labtest::linearizability::{assert_linearizable, CHECK_BUDGET};
+use labtest::linearizability::{assert_linearizable, Stamp, Stamps, CHECK_BUDGET};
 use parking_lot::Mutex;
 
 use crate::run;
@@ -97,47 +97,32 @@ fn unreliable2_4b() {
     });
 }
 
-/// The history of every clerk operation, in virtual time, each call and return numbered in the
-/// order they happened (so that a call at the very instant of an earlier return comes after it:
-/// `Operation::with_order`).
+/// The history of every clerk operation, in virtual time, each call and return stamped in the
+/// order they happened (so that a call at the very instant of an earlier return comes after it).
 #[derive(Clone, Default)]
-struct History(Arc<Mutex<Recording>>);
+struct History(Arc<Recording>);
 
 #[derive(Default)]
 struct Recording {
-    ops: Vec<KvOperation>,
-    /// Calls and returns so far.
-    events: u64,
+    ops: Mutex<Vec<KvOperation>>,
+    stamps: Stamps,
 }
-
-/// When a call began: the virtual time and its number among the calls and returns.
-type Call = (Duration, u64);
 
 impl History {
     /// A call begins now.
-    fn call(&self) -> Call {
-        let mut recording = self.0.lock();
-        recording.events += 1;
-        (sim::now(), recording.events)
+    fn call(&self) -> Stamp {
+        self.0.stamps.now()
     }
 
     /// The call that began at `call` returned now, with `output`.
-    fn record(&self, client: usize, input: KvInput, output: String, call: Call) {
-        let mut recording = self.0.lock();
-        recording.events += 1;
-        let ret = (sim::now(), recording.events);
-        let op = KvOperation::new(
-            client,
-            input,
-            output,
-            call.0.as_nanos() as u64,
-            ret.0.as_nanos() as u64,
-        );
-        recording.ops.push(op.with_order(call.1, ret.1));
+    fn record(&self, client: usize, input: KvInput, output: String, call: Stamp) {
+        let ret = self.0.stamps.now();
+        let op = KvOperation::stamped(client, input, output, call, ret);
+        self.0.ops.lock().push(op);
     }
 
     fn take(&self) -> Vec<KvOperation> {
-        std::mem::take(&mut self.0.lock().ops)
+        std::mem::take(&mut *self.0.ops.lock())
     }
 }
 
