@@ -318,28 +318,26 @@ fn reads_without_the_log_see_the_writes_and_leave_the_log_alone() {
 }
 
 fn check_cost(reads: Reads, cost: &GetCost) {
-    {
-        println!(
-            "{reads:?}: {:.2} RPCs per Get, {:.2} ms per Get, Raft state +{} bytes for {GETS} Gets",
-            cost.rpcs,
-            cost.latency.as_secs_f64() * 1e3,
-            cost.log_growth
-        );
-        // A ReadIndex Get costs its own RPC and a heartbeat to each follower; a lease Get only
-        // its own (and the background heartbeats either way). A log Get also a persist.
-        let (rpcs, grows) = match reads {
-            Reads::Log => (2.9..3.6, true),
-            Reads::ReadIndex => (2.9..3.6, false),
-            Reads::Lease { .. } => (1.0..1.6, false),
-        };
-        assert!(rpcs.contains(&cost.rpcs), "{reads:?}: {cost:?}");
-        assert_eq!(
-            cost.log_growth >= GETS as usize,
-            grows,
-            "{reads:?}: {cost:?}"
-        );
-        if !grows {
-            assert!(cost.log_growth < 64, "{reads:?}: {cost:?}");
-        }
+    println!(
+        "{reads:?}: {:.2} RPCs per Get, {:.2} ms per Get, Raft state +{} bytes for {GETS} Gets",
+        cost.rpcs,
+        cost.latency.as_secs_f64() * 1e3,
+        cost.log_growth
+    );
+    // A ReadIndex Get costs its own RPC and a heartbeat to each follower; a lease Get only
+    // its own (and the background heartbeats either way). A log Get also a persist.
+    let (rpcs, grows) = match reads {
+        Reads::Log => (2.9..3.6, true),
+        Reads::ReadIndex => (2.9..3.6, false),
+        Reads::Lease { .. } => (1.0..1.6, false),
+    };
+    assert!(rpcs.contains(&cost.rpcs), "{reads:?}: {cost:?}");
+    assert_eq!(
+        cost.log_growth >= GETS as usize,
+        grows,
+        "{reads:?}: {cost:?}"
+    );
+    if !grows {
+        assert!(cost.log_growth < 64, "{reads:?}: {cost:?}");
     }
 }

@@ -49,10 +49,8 @@ fn title(p: &Params) -> String {
     if p.gets_per_append > 1 {
         t += &format!("{} Gets per Append, ", p.gets_per_append);
     }
-    match p.reads {
-        Reads::Log => {}
-        Reads::ReadIndex => t += "ReadIndex, ",
-        Reads::Lease { clock_drift } => t += &format!("leases, drift {clock_drift}, "),
+    if p.reads != Reads::Log {
+        t += &format!("{}, ", reads_name(p.reads));
     }
     t += if p.clients > 1 {
         "many clients"
@@ -205,6 +203,15 @@ pub async fn generic_test(p: Params) {
         check_linearizable(cfg.take_history());
     }
     cfg.end();
+}
+
+/// How a test title names the reads.
+pub fn reads_name(reads: Reads) -> String {
+    match reads {
+        Reads::Lease { clock_drift } => format!("leases, drift {clock_drift}"),
+        Reads::ReadIndex => "ReadIndex".into(),
+        Reads::Log => "log".into(),
+    }
 }
 
 /// What a step that waits for Gets adds in 3C, where a Get that never returns has two usual

@@ -1,7 +1,8 @@
 //! The kvraft lab's grader suite: MIT's 2022 tests, by name, parameters and thresholds.
 //!
-//! `cargo test -p kvraft 3a` runs part 3A; part 3C (`part3c.rs`) is beyond MIT; `tester.rs` is MIT's `config.go`, `generic.rs` its
-//! `GenericTest`. Every GenericTest records its history and checks it for linearizability.
+//! `cargo test -p kvraft 3a` runs part 3A; part 3C (`part3c.rs`) is beyond MIT; `tester.rs`
+//! is MIT's `config.go`, `generic.rs` its `GenericTest`. Every GenericTest records its history
+//! and checks it for linearizability.
 
 mod generic;
 mod history;

@@ -21,7 +21,7 @@ use std::time::Duration;
 use kvraft::Reads;
 use labrpc::sim;
 
-use crate::generic::{generic_test, measure_log_per_write, stuck_get_hint, Params};
+use crate::generic::{generic_test, measure_log_per_write, reads_name, stuck_get_hint, Params};
 use crate::history::check_linearizable;
 use crate::run;
 use crate::tester::{KvRaftTester, ELECTION_TIMEOUT};
@@ -319,14 +319,5 @@ impl StaleReader {
 
     fn stop(&self) {
         self.done.store(true, Ordering::SeqCst);
-    }
-}
-
-/// How a test title names the reads.
-fn reads_name(reads: Reads) -> String {
-    match reads {
-        Reads::Lease { clock_drift } => format!("leases, drift {clock_drift}"),
-        Reads::ReadIndex => "ReadIndex".into(),
-        Reads::Log => "log".into(),
     }
 }
