@@ -8,7 +8,10 @@
 
 use labrpc::{ClientEnd, Service};
 
-use crate::{ApplySender, Command, Options, Persister, ReadError};
+use crate::{
+    ApplySender, Command, ConfigChange, ConfigCommand, ConfigError, Configuration, Options,
+    Persister, ReadError,
+};
 
 /// The Raft this build compiles.
 type Selected<C> = crate::raft::Raft<C>;
@@ -82,6 +85,12 @@ impl<C: Command> Raft<C> {
         self.0.lease_read_index() // src/raft.rs must keep `fn lease_read_index(&self) -> Result<u64, ReadError>`
     }
 
+    /// [`Raft::configuration`](crate::Raft::configuration) (2F): the configuration this peer
+    /// goes by, the latest in its log (all peers, for a peer not made by `with_membership`).
+    pub fn configuration(&self) -> Configuration {
+        self.0.configuration() // src/raft.rs must keep `fn configuration(&self) -> Configuration`
+    }
+
     /// [`Raft::kill`](crate::Raft::kill): stops the peer.
     pub fn kill(&self) {
         self.0.kill() // src/raft.rs must keep `fn kill(&self)`
@@ -91,6 +100,30 @@ impl<C: Command> Raft<C> {
     /// peer.
     pub fn service(&self) -> Service {
         self.0.service() // src/raft.rs must keep `fn service(&self) -> labrpc::Service`
+    }
+}
+
+impl<C: ConfigCommand> Raft<C> {
+    /// [`Raft::with_membership`](crate::Raft::with_membership) (2F): `with_options`, for a
+    /// peer whose configuration changes through the log; `initial` is the configuration before
+    /// the log's first entry (empty for a peer that joins later).
+    pub fn with_membership(
+        peers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        apply_tx: ApplySender<C>,
+        options: Options,
+        initial: Configuration,
+    ) -> Raft<C> {
+        // src/raft.rs: restore `with_membership`
+        let peer = Selected::with_membership(peers, me, persister, apply_tx, options, initial);
+        Raft(shared_by_the_testers_tasks(peer))
+    }
+
+    /// [`Raft::change_config`](crate::Raft::change_config) (2F): asks this peer, if it leads,
+    /// to append the configuration `change` makes; the index and term of that entry.
+    pub fn change_config(&self, change: ConfigChange) -> Result<(u64, u64), ConfigError> {
+        self.0.change_config(change) // src/raft.rs must keep `fn change_config(&self, ConfigChange) -> Result<(u64, u64), ConfigError>`
     }
 }
 

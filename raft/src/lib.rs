@@ -11,6 +11,7 @@
 //! | 2C | persistence across crashes | `cargo test -p raft 2c` |
 //! | 2D | log compaction with snapshots | `cargo test -p raft 2d` |
 //! | 2E (beyond MIT) | PreVote and CheckQuorum, as etcd runs Raft | `cargo test -p raft 2e` |
+//! | 2F (beyond MIT) | cluster membership change: single-server and joint | `cargo test -p raft 2f` |
 //!
 //! Each test is a deterministic simulation: the network, the crashes and your timers run on
 //! virtual time, so the whole lab's tests take seconds, and a failure prints a seed and a
@@ -30,6 +31,9 @@
 //!   stops it; [`Raft::service`] is the RPC service the tester registers for the peer.
 //! * [`Raft::with_options`] (2E) creates a peer as `new` does, with the election guards that
 //!   its [`Options`] switch on.
+//! * [`Raft::with_membership`] (2F) creates a peer whose configuration (who votes) changes
+//!   through the log: [`Raft::change_config`] asks for a change, [`Raft::configuration`]
+//!   reports the one in force (see [`membership`]).
 //!
 //! Commands are any [`Command`] type: the tests use a small enum of integers and strings, the
 //! key/value service its operations.
@@ -45,7 +49,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub mod api;
+pub mod membership;
 mod persister;
+pub use membership::{ConfigChange, ConfigCommand, ConfigError, Configuration};
 pub use persister::Persister;
 
 // handout: begin reference-only

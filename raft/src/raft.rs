@@ -196,7 +196,10 @@ use labrpc::{ClientEnd, Service};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::{ApplySender, Command, Options, Persister, ReadError};
+use crate::{
+    ApplySender, Command, ConfigChange, ConfigCommand, ConfigError, Configuration, Options,
+    Persister, ReadError,
+};
 
 /// The range election timeouts are drawn from (see the 2A hints).
 const ELECTION_TIMEOUT: Range<Duration> = Duration::from_millis(300)..Duration::from_millis(600);
@@ -470,6 +473,14 @@ impl<C: Command> Raft<C> {
         Err(ReadError::NotLeader)
     }
 
+    /// 2F: the configuration this peer goes by: the latest in its log, committed or not (for
+    /// a peer made by `new` or `with_options`, every peer). (Lab 2F, beyond MIT. Until then,
+    /// leave this as it is.)
+    pub fn configuration(&self) -> Configuration {
+        // Your code here (2F).
+        Configuration::of(0..self.peers.len())
+    }
+
     /// Stops the peer: the tester calls this when it crashes or retires a peer. The crash
     /// aborts its tasks anyway, but a killed peer should stop talking (and applying) at once:
     /// check `killed()` in your loops.
@@ -513,5 +524,34 @@ impl<C: Command> Raft<C> {
                 let rf = ae.clone();
                 async move { rf.append_entries(args) }
             })
+    }
+}
+
+impl<C: ConfigCommand> Raft<C> {
+    /// 2F: [`Raft::with_options`], for a peer whose configuration changes through the log.
+    /// `initial` is the configuration before the log's first entry: the first peers' voters,
+    /// or empty for a peer that joins later (it learns its configuration from the leader).
+    /// (Lab 2F, beyond MIT. Until then, leave this as it is.)
+    pub fn with_membership(
+        peers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        apply_tx: ApplySender<C>,
+        options: Options,
+        initial: Configuration,
+    ) -> Raft<C> {
+        // Your code here (2F): keep `initial`, and `C::as_config` / `C::from_config` (as
+        // `fn` pointers) in `State`, then start the peer as `with_options` does.
+        let _ = initial;
+        Self::with_options(peers, me, persister, apply_tx, options)
+    }
+
+    /// 2F: if this peer leads, appends the configuration `change` makes to the current one,
+    /// as an entry `C::from_config(..)`; its index and term. (Lab 2F, beyond MIT. Until then,
+    /// leave this as it is.)
+    pub fn change_config(&self, change: ConfigChange) -> Result<(u64, u64), ConfigError> {
+        // Your code here (2F).
+        let _ = change;
+        Err(ConfigError::NotLeader)
     }
 }

@@ -27,11 +27,12 @@ use std::ops::Range;
 use serde::Deserialize;
 
 use super::log::{Entry, Log, LogFields};
+use super::membership::{Configs, Membership, Peers, MAX_PEERS};
 use super::messages::{
     AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply, PreVoteArgs,
     RequestVoteArgs,
 };
-use crate::{ApplyMsg, Command, ReadError};
+use crate::{ApplyMsg, Command, Configuration, ReadError};
 
 use super::reads::PendingRead;
 use super::replication::Progress;
@@ -41,7 +42,8 @@ use super::replication::Progress;
 pub struct CoreConfig {
     /// This peer's id.
     pub id: usize,
-    /// Number of peers, this one included.
+    /// Number of peers, this one included: the universe, with membership change (lab 2F),
+    /// of which the configuration picks the voters.
     pub peers: usize,
     /// Range the election timeout is drawn from, anew at each reset. Long compared with the
     /// heartbeat interval so a live leader is not deposed by one lost heartbeat; random so that
@@ -162,6 +164,18 @@ struct HardState<C> {
     log: LogFields<C>,
 }
 
+/// The persistent state of a peer whose configuration changes (lab 2F): the configuration as
+/// of the snapshot comes after the vote. A peer without membership change saves none, so its
+/// bytes are those of labs 2A-2E.
+#[derive(Deserialize)]
+#[serde(bound = "C: Command")]
+struct HardStateWithConfig<C> {
+    term: u64,
+    voted_for: Option<usize>,
+    config: Configuration,
+    log: LogFields<C>,
+}
+
 /// One Raft peer's protocol state.
 pub struct Core<C> {
     pub(super) cfg: CoreConfig,
@@ -172,6 +186,8 @@ pub struct Core<C> {
     pub(super) voted_for: Option<usize>,
     pub(super) log: Log<C>,
     pub(super) snapshot: Vec<u8>,
+    /// The configurations in the log and at the snapshot (lab 2F; fixed without membership).
+    pub(super) configs: Configs<C>,
 
     // Volatile.
     pub(super) role: Role,
@@ -207,9 +223,43 @@ impl<C: Command> Core<C> {
     /// log and snapshot come back; everything covered by the snapshot counts as committed and
     /// applied, since the service restores the snapshot itself.
     pub fn new(cfg: CoreConfig, random: Random, state: &[u8], snapshot: Vec<u8>) -> Core<C> {
+        let configs = Configs::fixed(cfg.peers);
+        Self::restore(cfg, random, state, snapshot, configs)
+    }
+
+    /// [`Core::new`] for a peer whose configuration changes through its log (lab 2F).
+    pub fn with_membership(
+        cfg: CoreConfig,
+        random: Random,
+        state: &[u8],
+        snapshot: Vec<u8>,
+        membership: Membership<C>,
+    ) -> Core<C> {
+        Self::restore(cfg, random, state, snapshot, Configs::changing(membership))
+    }
+
+    fn restore(
+        cfg: CoreConfig,
+        random: Random,
+        state: &[u8],
+        snapshot: Vec<u8>,
+        mut configs: Configs<C>,
+    ) -> Core<C> {
         assert!(cfg.id < cfg.peers && !cfg.election_ticks.is_empty());
+        assert!(cfg.peers <= MAX_PEERS, "raft: at most {MAX_PEERS} peers");
         let (term, voted_for, log) = if state.is_empty() {
             (0, None, Log::default())
+        } else if configs.changes() {
+            let hs: HardStateWithConfig<C> = labgob::decode(state)
+                .unwrap_or_else(|e| panic!("corrupt persisted Raft state: {e}"));
+            let log_at = labgob::encoded_len(&(hs.term, hs.voted_for, &hs.config))
+                .expect("Raft state is always encodable");
+            let log = Log::restore(hs.log, &state[log_at..]);
+            configs.compacted(log.snapshot_index(), Some(hs.config));
+            for index in log.snapshot_index() + 1..=log.last_index() {
+                configs.appended(index, &log.entry(index).command);
+            }
+            (hs.term, hs.voted_for, log)
         } else {
             let hs: HardState<C> = labgob::decode(state)
                 .unwrap_or_else(|e| panic!("corrupt persisted Raft state: {e}"));
@@ -226,6 +276,7 @@ impl<C: Command> Core<C> {
             voted_for,
             log,
             snapshot,
+            configs,
             role: Role::Follower,
             commit: base,
             applied: base,
@@ -267,14 +318,10 @@ impl<C: Command> Core<C> {
         self.cfg.id
     }
 
-    /// The other peers' ids.
-    pub(super) fn others(&self) -> impl Iterator<Item = usize> {
-        let me = self.cfg.id;
-        (0..self.cfg.peers).filter(move |&p| p != me)
-    }
-
-    pub(super) fn quorum(&self) -> usize {
-        self.cfg.peers / 2 + 1
+    /// The other voters' ids (every other peer, without membership change), in increasing
+    /// order: the peers this one talks to.
+    pub(super) fn others(&self) -> Peers {
+        self.configs.voters().others(self.cfg.id)
     }
 
     /// One tick of time: leaders count down to heartbeats, others to an election.
@@ -314,11 +361,21 @@ impl<C: Command> Core<C> {
         if self.role != Role::Leader {
             return None;
         }
+        assert!(
+            !self.configs.is_config(&command),
+            "raft: a configuration entry proposed with start(); use change_config()"
+        );
+        Some(self.append_own(command))
+    }
+
+    /// Appends `command` to this leader's log, in its term, and starts replicating it.
+    pub(super) fn append_own(&mut self, command: C) -> (u64, u64) {
         let term = self.term;
         let index = self.log.append(Entry { term, command });
+        self.configs.appended(index, &self.log.entry(index).command);
         self.state_dirty = true;
         self.replicate_new_entries();
-        Some((index, term))
+        (index, term)
     }
 
     /// The service has a snapshot holding everything through `index`: drop the log up to there.
@@ -330,6 +387,7 @@ impl<C: Command> Core<C> {
         }
         let term = self.log.entry(index).term;
         self.log.compact(index, term);
+        self.configs.compacted(index, None);
         self.snapshot = data;
         self.state_dirty = true;
         self.snapshot_dirty = true;
@@ -389,6 +447,10 @@ impl<C: Command> Core<C> {
         let mut bytes = Vec::with_capacity(64);
         labgob::encode_append(&(self.term, self.voted_for), &mut bytes)
             .expect("Raft state is always encodable");
+        if self.configs.changes() {
+            labgob::encode_append(self.configs.base(), &mut bytes)
+                .expect("Raft state is always encodable");
+        }
         self.log.encode_header_into(&mut bytes);
         bytes
     }
@@ -488,8 +550,13 @@ impl<C: Command> Core<C> {
             }
         }
         let last_new = prev + args.entries.len() as u64;
-        if self.log.merge(prev, args.entries, self.commit) {
+        if let Some(first_changed) = self.log.merge(prev, args.entries, self.commit) {
             self.state_dirty = true;
+            // Configurations from cut entries no longer hold; new ones take effect now.
+            self.configs.truncated(first_changed - 1);
+            for index in first_changed..=self.log.last_index() {
+                self.configs.appended(index, &self.log.entry(index).command);
+            }
             tracing::debug!(
                 kind = "append",
                 "log now ends at {} (from the leader of term {})",
@@ -520,6 +587,10 @@ impl<C: Command> Core<C> {
         // service: it would roll back state built from commands already applied.
         if index > self.commit {
             self.log.compact(index, term);
+            // The snapshot's configuration, then those of the entries kept after it (none if
+            // the log was replaced whole).
+            self.configs.compacted(index, args.config);
+            self.configs.truncated(self.log.last_index());
             self.snapshot = args.data;
             self.state_dirty = true;
             self.snapshot_dirty = true;

@@ -68,11 +68,11 @@ fn terms(core: &Core<Cmd>) -> Vec<u64> {
 /// Peers exchanging messages synchronously; a disconnected peer neither sends nor receives
 /// (its messages fail, as a dead link does). Each peer saves every `Ready` to its persister,
 /// as the driver does.
-struct Cluster {
-    cores: Vec<Core<Cmd>>,
+struct Cluster<C: Command = Cmd> {
+    cores: Vec<Core<C>>,
     persisters: Vec<Persister>,
     connected: Vec<bool>,
-    applied: Vec<Vec<ApplyMsg<Cmd>>>,
+    applied: Vec<Vec<ApplyMsg<C>>>,
     /// Answers to reads, per peer, in the order its Readys gave them.
     reads: Vec<Vec<(u64, Result<u64, crate::ReadError>)>>,
     /// Requests delivered so far, by kind: (votes, appends, snapshots).
@@ -80,7 +80,13 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn new(cores: Vec<Core<Cmd>>) -> Cluster {
+    fn fresh(n: usize) -> Cluster {
+        Cluster::new((0..n).map(|i| core(i, n, 0, &[])).collect())
+    }
+}
+
+impl<C: Command> Cluster<C> {
+    fn new(cores: Vec<Core<C>>) -> Cluster<C> {
         let n = cores.len();
         Cluster {
             cores,
@@ -92,14 +98,10 @@ impl Cluster {
         }
     }
 
-    fn fresh(n: usize) -> Cluster {
-        Cluster::new((0..n).map(|i| core(i, n, 0, &[])).collect())
-    }
-
     /// Takes peer `i`'s Ready and saves what it asks to persist, as the driver does (the
     /// driver's own code). What the persister then holds must be the whole state, byte for
     /// byte, however little the save wrote.
-    fn ready(&mut self, i: usize) -> Ready<Cmd> {
+    fn ready(&mut self, i: usize) -> Ready<C> {
         let mut ready = self.cores[i].ready();
         if let Some(persist) = ready.persist.clone() {
             super::super::save(&self.persisters[i], persist);
@@ -179,11 +181,11 @@ impl Cluster {
         panic!("no leader");
     }
 
-    fn commands(&self, peer: usize) -> Vec<(u64, Cmd)> {
+    fn commands(&self, peer: usize) -> Vec<(u64, C)> {
         self.applied[peer]
             .iter()
             .filter_map(|m| match m {
-                ApplyMsg::Command { index, command } => Some((*index, *command)),
+                ApplyMsg::Command { index, command } => Some((*index, command.clone())),
                 ApplyMsg::Snapshot { .. } => None,
             })
             .collect()
@@ -574,6 +576,7 @@ fn snapshot_trims_log_and_installs_on_a_lagging_follower() {
         last_included_index: 5,
         last_included_term: 1,
         data: vec![5],
+        config: None,
     });
     let ready = c.ready(lagging);
     assert!(ready.apply.is_empty() && ready.persist.is_none());
@@ -628,3 +631,6 @@ mod election_tests;
 
 #[path = "reads_tests.rs"]
 mod reads_tests;
+
+#[path = "membership_tests.rs"]
+mod membership_tests;

@@ -32,6 +32,11 @@ use crate::Command;
 impl<C: Command> Core<C> {
     /// The election timer fired: stand, or first ask whether standing could succeed.
     pub(super) fn election_timed_out(&mut self) {
+        if !self.configs.voters().contains(self.me()) {
+            // Not a voter (yet, or any more): it waits to hear from a leader (lab 2F).
+            self.reset_election_timer();
+            return;
+        }
         if self.cfg.pre_vote {
             self.start_pre_vote();
         } else {
@@ -66,7 +71,12 @@ impl<C: Command> Core<C> {
     /// Counts `from`'s vote; true once a majority, this peer included, voted.
     fn count_vote(&mut self, from: usize) -> bool {
         self.votes[from] = true;
-        self.votes.iter().filter(|&&v| v).count() >= self.quorum()
+        self.has_votes()
+    }
+
+    /// Whether a majority (of each half of a joint configuration) voted.
+    fn has_votes(&self) -> bool {
+        self.configs.voters().has_quorum(|p| self.votes[p])
     }
 
     fn start_counting_votes(&mut self) {
@@ -81,7 +91,7 @@ impl<C: Command> Core<C> {
         self.role = Role::PreCandidate;
         self.reset_election_timer();
         self.start_counting_votes();
-        if self.quorum() == 1 {
+        if self.has_votes() {
             self.start_election();
             return;
         }
@@ -148,7 +158,7 @@ impl<C: Command> Core<C> {
             self.term
         );
         self.start_counting_votes();
-        if self.quorum() == 1 {
+        if self.has_votes() {
             self.become_leader();
             return;
         }
@@ -230,11 +240,10 @@ impl<C: Command> Core<C> {
         }
         self.quorum_elapsed = 0;
         let round = self.quorum_round();
-        let heard = self
-            .others()
-            .filter(|&p| self.now - self.progress[p].last_heard < round)
-            .count();
-        if heard + 1 < self.quorum() {
+        let me = self.me();
+        let heard = |p: usize| p == me || self.now - self.progress[p].last_heard < round;
+        if !self.configs.voters().has_quorum(heard) {
+            let heard = self.others().filter(|&p| heard(p)).count();
             tracing::info!(
                 kind = "leader",
                 "steps down in term {}: heard from {heard} of the others in a round",

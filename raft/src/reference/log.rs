@@ -271,10 +271,10 @@ impl<C: Command> Log<C> {
     /// AppendEntries that carries a prefix of what the follower holds changes nothing, rather
     /// than cutting off entries the leader may already count as replicated.
     ///
-    /// Returns whether the log changed. Panics if it would cut at or below `commit`, which
+    /// Returns the first index that changed (cut, then appended), if the log changed. Panics if it would cut at or below `commit`, which
     /// would mean two different committed entries at one index.
-    pub fn merge(&mut self, prev: u64, entries: Vec<Entry<C>>, commit: u64) -> bool {
-        let mut changed = false;
+    pub fn merge(&mut self, prev: u64, entries: Vec<Entry<C>>, commit: u64) -> Option<u64> {
+        let mut changed = None;
         let mut index = prev;
         let mut entries = entries.into_iter();
         for entry in entries.by_ref() {
@@ -295,14 +295,12 @@ impl<C: Command> Log<C> {
                 }
                 None => {}
             }
-            self.append(entry);
-            changed = true;
+            changed = Some(self.append(entry));
             break;
         }
         // Past the first new entry, everything is appended as is.
         for entry in entries {
             self.append(entry);
-            changed = true;
         }
         changed
     }
@@ -373,13 +371,13 @@ mod tests {
     fn merge_keeps_matching_prefix_and_cuts_at_first_conflict() {
         let mut l = log(&[1, 1, 2, 2]);
         // A delayed message carrying a prefix: nothing changes, nothing is cut.
-        assert!(!l.merge(1, vec![e(1, 2), e(2, 3)], 0));
+        assert_eq!(l.merge(1, vec![e(1, 2), e(2, 3)], 0), None);
         assert_eq!(l.last_index(), 4);
         // A conflict at index 3 cuts from there.
-        assert!(l.merge(2, vec![e(3, 30)], 0));
+        assert_eq!(l.merge(2, vec![e(3, 30)], 0), Some(3));
         assert_eq!((l.last_index(), l.last_term()), (3, 3));
         // New entries past the end are appended.
-        assert!(l.merge(3, vec![e(3, 40), e(3, 50)], 0));
+        assert_eq!(l.merge(3, vec![e(3, 40), e(3, 50)], 0), Some(4));
         assert_eq!(l.last_index(), 5);
     }
 
@@ -453,7 +451,7 @@ mod tests {
         assert_eq!(l.last_index_of_term(2), Some(4));
         assert_eq!(l.first_index_of_term(3), 5);
         // Entries covered by the snapshot are skipped by a merge.
-        assert!(!l.merge(1, vec![e(1, 2), e(2, 3), e(2, 4)], 3));
+        assert_eq!(l.merge(1, vec![e(1, 2), e(2, 3), e(2, 4)], 3), None);
         // A snapshot that does not match the log replaces it entirely.
         l.compact(7, 4);
         assert_eq!(

@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::log::Entry;
+use crate::Configuration;
 
 /// RequestVote: a candidate asks for a vote (Figure 2, section 5.2).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -96,6 +97,9 @@ pub struct InstallSnapshotArgs {
     pub last_included_term: u64,
     /// The service's snapshot.
     pub data: Vec<u8>,
+    /// Lab 2F: the configuration as of `last_included_index` (`None` without membership
+    /// change: every peer votes).
+    pub config: Option<Configuration>,
 }
 
 /// The answer to [`InstallSnapshotArgs`]: a reply in the leader's own term means the follower

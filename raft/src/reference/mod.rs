@@ -28,6 +28,7 @@
 mod core;
 mod election;
 mod log;
+mod membership;
 mod messages;
 mod reads;
 mod replication;
@@ -45,7 +46,11 @@ use parking_lot::Mutex;
 use tokio::sync::{oneshot, Notify};
 
 use self::core::{Core, CoreConfig, Message, Persist, Request};
-use crate::{ApplyMsg, ApplySender, Command, Options, Persister, ReadError};
+use self::membership::Membership;
+use crate::{
+    ApplyMsg, ApplySender, Command, ConfigChange, ConfigCommand, ConfigError, Configuration,
+    Options, Persister, ReadError,
+};
 
 /// One tick of the core's clock.
 const TICK: Duration = Duration::from_millis(10);
@@ -141,6 +146,18 @@ impl<C: Command> Raft<C> {
         apply_tx: ApplySender<C>,
         options: Options,
     ) -> Raft<C> {
+        Self::boot(peers, me, persister, apply_tx, options, None)
+    }
+
+    /// Starts a peer; with `membership`, one whose configuration changes (lab 2F).
+    fn boot(
+        peers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        apply_tx: ApplySender<C>,
+        options: Options,
+        membership: Option<Membership<C>>,
+    ) -> Raft<C> {
         let config = CoreConfig {
             id: me,
             peers: peers.len(),
@@ -159,12 +176,11 @@ impl<C: Command> Raft<C> {
         // core input that resets a timer (ticks, RPC handlers, replies) runs on this peer's node,
         // so its draws are this peer's, whoever calls `start` or `snapshot`.
         let random = Box::new(labrpc::sim::random_range);
-        let core = Core::new(
-            config,
-            random,
-            &persister.read_raft_state(),
-            persister.read_snapshot(),
-        );
+        let (state, snapshot) = (persister.read_raft_state(), persister.read_snapshot());
+        let core = match membership {
+            None => Core::new(config, random, &state, snapshot),
+            Some(membership) => Core::with_membership(config, random, &state, snapshot, membership),
+        };
         let node = Node::current();
         let inner = Arc::new(Inner {
             epoch: clock::now_of(&node),
@@ -234,6 +250,11 @@ impl<C: Command> Raft<C> {
             .unwrap_or(Err(ReadError::NotLeader))
     }
 
+    /// Lab 2F: the configuration this peer goes by, the latest in its log.
+    pub fn configuration(&self) -> Configuration {
+        self.inner.state.lock().core.configuration().clone()
+    }
+
     /// Stops the peer at once: no more messages, persistence or deliveries.
     pub fn kill(&self) {
         self.inner.dead.store(true, Ordering::SeqCst);
@@ -267,6 +288,32 @@ impl<C: Command> Raft<C> {
             let peer = peer.clone();
             async move { peer.step(|core| handle(core, args)).unwrap_or_default() }.boxed()
         }
+    }
+}
+
+impl<C: ConfigCommand> Raft<C> {
+    /// Lab 2F: [`Raft::with_options`], for a peer whose configuration changes through its log.
+    pub fn with_membership(
+        peers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        apply_tx: ApplySender<C>,
+        options: Options,
+        initial: Configuration,
+    ) -> Raft<C> {
+        let membership = Membership {
+            initial,
+            as_config: C::as_config,
+            from_config: C::from_config,
+        };
+        Self::boot(peers, me, persister, apply_tx, options, Some(membership))
+    }
+
+    /// Lab 2F: appends the configuration `change` makes, if this peer leads and may.
+    pub fn change_config(&self, change: ConfigChange) -> Result<(u64, u64), ConfigError> {
+        self.inner
+            .step(|core| core.change_config(change))
+            .unwrap_or(Err(ConfigError::NotLeader))
     }
 }
 

@@ -78,12 +78,10 @@ impl<C: Command> Core<C> {
     /// Answers the queued reads that a majority has confirmed since they arrived. Reads queue
     /// in order of arrival, so the first unconfirmed one stops the others.
     pub(super) fn confirm_reads(&mut self) {
+        let me = self.me();
         while let Some(read) = self.pending_reads.front() {
-            let acked = self
-                .others()
-                .filter(|&p| self.progress[p].acked_seq > read.after_seq)
-                .count();
-            if acked + 1 < self.quorum() {
+            let acked = |p: usize| p == me || self.progress[p].acked_seq > read.after_seq;
+            if !self.configs.voters().has_quorum(acked) {
                 return;
             }
             self.read_results.push((read.id, Ok(read.index)));
@@ -122,15 +120,14 @@ impl<C: Command> Core<C> {
             return Err(ReadError::NoEntryOfTerm);
         }
         // The latest send time a majority vouches for: this peer's own is now.
-        let mut sent: Vec<Option<u64>> = self
-            .others()
-            .map(|p| self.progress[p].acked_sent_at)
-            .collect();
-        sent.sort_unstable_by(|a, b| b.cmp(a));
-        let start = match self.quorum() - 1 {
-            0 => Some(self.now),
-            k => sent[k - 1],
-        };
+        let me = self.me();
+        let start = self.configs.voters().quorum_value(|p| {
+            if p == me {
+                Some(self.now)
+            } else {
+                self.progress[p].acked_sent_at
+            }
+        });
         if start.is_some_and(|start| self.now < start + self.cfg.lease_ticks) {
             Ok(self.commit)
         } else {

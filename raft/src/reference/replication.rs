@@ -71,6 +71,21 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// A follower of which nothing is known yet: `next` is a guess, corrected by the first
+    /// rejection; counted as heard from `now`, when the leadership (or membership) began.
+    pub fn new(next: u64, now: u64) -> Progress {
+        Progress {
+            next,
+            matched: 0,
+            in_flight: None,
+            idle: 0,
+            last_heard: now,
+            acked_seq: 0,
+            acked_sent_at: None,
+            unanswered: VecDeque::new(),
+        }
+    }
+
     /// The follower answered message `seq` at `now`: it is alive, and a data message sent
     /// before `seq` is no longer waited for.
     fn answered(&mut self, seq: u64, now: u64) {
@@ -101,17 +116,7 @@ impl<C: Command> Core<C> {
             self.log.last_index()
         );
         // Optimistic: assume followers are up to date; the first rejection corrects it.
-        let next = self.log.last_index() + 1;
-        let progress = Progress {
-            next,
-            matched: 0,
-            in_flight: None,
-            idle: 0,
-            last_heard: self.now,
-            acked_seq: 0,
-            acked_sent_at: None,
-            unanswered: VecDeque::new(),
-        };
+        let progress = Progress::new(self.log.last_index() + 1, self.now);
         self.progress = vec![progress; self.cfg.peers];
         self.quorum_elapsed = 0;
         // Announce the new leadership at once, before anyone else times out.
@@ -161,6 +166,9 @@ impl<C: Command> Core<C> {
 
     /// Sends `peer` what it lacks, if it lacks anything and nothing is outstanding.
     fn maybe_send(&mut self, peer: usize) {
+        if self.role != Role::Leader {
+            return; // a commit just now removed this leader from the configuration
+        }
         let p = &self.progress[peer];
         if p.in_flight.is_none() && p.next <= self.log.last_index() {
             self.send_append(peer, true);
@@ -181,6 +189,7 @@ impl<C: Command> Core<C> {
                 last_included_index: snapshot_index,
                 last_included_term: self.log.snapshot_term(),
                 data: self.snapshot.clone(),
+                config: self.configs.changes().then(|| self.configs.base().clone()),
             })
         } else {
             // A probe checks the follower at next - 1 or, if that is compacted, at the last
@@ -324,26 +333,24 @@ impl<C: Command> Core<C> {
     /// replicated on a majority is committed only if its entry is of the current term. Entries
     /// of earlier terms are never committed by counting replicas; they commit along with a
     /// later entry of this term, by the Log Matching property.
+    ///
+    /// The majority is of the voters of the latest configuration (of both halves of a joint
+    /// one); a leader that removed itself does not count itself (`membership.rs`).
     pub(super) fn maybe_commit(&mut self) {
         if self.role != Role::Leader {
             return;
         }
         let me = self.me();
         let last = self.log.last_index();
-        let mut matched: Vec<u64> = (0..self.cfg.peers)
-            .map(|p| {
-                if p == me {
-                    last
-                } else {
-                    self.progress[p].matched
-                }
-            })
-            .collect();
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let majority = matched[self.quorum() - 1];
+        let progress = &self.progress;
+        let majority =
+            self.configs
+                .voters()
+                .quorum_value(|p| if p == me { last } else { progress[p].matched });
         if majority > self.commit && self.log.term(majority) == Some(self.term) {
             self.commit = majority;
             tracing::debug!(kind = "commit", "commit index {majority}");
+            self.config_committed();
         }
     }
 }
