@@ -343,10 +343,8 @@ impl<C: Command> Core<C> {
         let me = self.me();
         let last = self.log.last_index();
         let progress = &self.progress;
-        let majority =
-            self.configs
-                .voters()
-                .quorum_value(|p| if p == me { last } else { progress[p].matched });
+        let matched = |p: usize| if p == me { last } else { progress[p].matched };
+        let majority = self.configs.voters().quorum_value(matched);
         if majority > self.commit && self.log.term(majority) == Some(self.term) {
             self.commit = majority;
             tracing::debug!(kind = "commit", "commit index {majority}");
