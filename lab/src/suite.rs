@@ -6,7 +6,7 @@ use std::process::Command;
 
 /// The labs, in the order they build on each other, with the parts of each.
 pub const LABS: &[(&str, &[&str])] = &[
-    ("raft", &["2a", "2b", "2c", "2d", "2e"]),
+    ("raft", &["2a", "2b", "2c", "2d", "2e", "2f"]),
     ("kvraft", &["3a", "3b", "3c"]),
     ("shardmaster", &["4a"]),
     ("shardkv", &["4b"]),
@@ -456,9 +456,9 @@ mod tests {
         assert!(!selects("2a", &t) && !selects("kvraft", &t));
         assert_eq!((t.short_name(), t.part()), ("figure8_2c", "2c"));
         assert!(check_filter("2A").is_ok() && check_filter("figure8").is_ok());
-        assert!(check_filter("2e").is_ok());
-        let err = check_filter("2f").unwrap_err();
-        assert!(err.contains("no part 2f: the parts are 2a, 2b"), "{err}");
+        assert!(check_filter("2e").is_ok() && check_filter("2f").is_ok());
+        let err = check_filter("2g").unwrap_err();
+        assert!(err.contains("no part 2g: the parts are 2a, 2b"), "{err}");
     }
 
     #[test]

@@ -180,6 +180,53 @@
 //!   refusal with the peer's clock. (A peer that times itself with `tokio::time` sees no drift,
 //!   so the tests cannot catch a lease that forgets it: they trust you here.)
 //!
+//! # 2F: cluster membership change (beyond MIT)
+//!
+//! Real clusters replace machines. Do this after 2D (and 2E, which one test uses); the 2F
+//! tests create peers with [`Raft::with_membership`], every other test as before. Read the
+//! paper's section 6 and the thesis's chapter 4 (and its 2015 errata) first.
+//!
+//! * **Peers and configurations.** Every peer gets ends to every peer that may ever take part
+//!   (the universe), and the same `initial` [`Configuration`], which says who votes before the
+//!   log's first entry. A peer that joins later is started empty, outside it. Count every
+//!   majority (votes, commitment, CheckQuorum, read rounds) over the configuration's `voters`
+//!   only, and during joint consensus over its `outgoing` voters as well: a decision then needs
+//!   a majority of each. Send AppendEntries and RequestVotes to the voters only. A peer outside
+//!   its own configuration never stands for election; a leader that is not a voter (it removed
+//!   itself) leads on without counting itself.
+//! * **Changes go through the log.** [`Raft::change_config`] makes the new configuration from
+//!   the current one ([`ConfigChange::AddVoter`], [`ConfigChange::RemoveVoter`]: one voter
+//!   more or less; [`ConfigChange::Joint`]: the joint configuration of the old voters and the
+//!   new) and appends it as the command `C::from_config(new)`, like `start`; `C::as_config`
+//!   tells you which entries of a log hold configurations. It returns the entry's index and
+//!   term, or why not ([`ConfigError`]).
+//! * **A peer goes by the latest configuration in its log, committed or not**, from the moment
+//!   the entry is appended, on the leader and on every follower alike; if the entry is cut
+//!   from the log, the peer goes back to the configuration before it. Keep the configuration
+//!   of the snapshot's last entry with the snapshot: persist it, and send it in
+//!   InstallSnapshot, or a peer restored from a snapshot forgets who votes.
+//! * **One change at a time.** Refuse a change (`ChangeInProgress`) while the latest
+//!   configuration entry is uncommitted, or the configuration is joint; and refuse the first
+//!   change of a new leader (`NoEntryOfTerm`) until it has committed an entry of its own term:
+//!   until then an earlier leader's uncommitted change may still be in some logs, and a second
+//!   change on top of it can make two disjoint majorities (the bug in the thesis's first
+//!   version). `Invalid` for changes that make no sense (adding a voter, removing a peer that
+//!   does not vote, the last voter, a peer outside the universe).
+//! * **Joint consensus.** Once the joint entry commits, the leader appends the new
+//!   configuration alone (`outgoing: None`) by itself.
+//! * **Removal.** A leader whose configuration, once committed, leaves it out steps down. A
+//!   removed peer hears from no one and times out again and again: PreVote and CheckQuorum
+//!   (2E) keep it from disrupting the others.
+//! * Configuration entries are commands like any other for the service: deliver them on the
+//!   apply channel in order (the tester checks them like every command).
+//! * [`Raft::configuration`] reports the configuration this peer goes by.
+//!
+//! The 2F tests add peers under load and remove the leader, replace every peer one at a time
+//! and all at once (joint), try the 2015 bug's schedule, check that a removed peer does not
+//! disrupt the cluster, crash peers in the middle of a change, and make a new peer catch up
+//! through InstallSnapshot. Election Safety and the agreement of every applied command are
+//! checked all through.
+//!
 //! # Seeing what happened
 //!
 //! A failing test replays itself with a trace and leaves an HTML timeline (one column per peer)
