@@ -589,7 +589,7 @@ impl<C: Command> Core<C> {
             self.log.compact(index, term);
             // The snapshot's configuration, then those of the entries kept after it (none if
             // the log was replaced whole).
-            self.configs.compacted(index, args.config);
+            self.configs.compacted(index, args.config.map(|c| *c));
             self.configs.truncated(self.log.last_index());
             self.snapshot = args.data;
             self.state_dirty = true;

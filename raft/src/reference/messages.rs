@@ -99,7 +99,7 @@ pub struct InstallSnapshotArgs {
     pub data: Vec<u8>,
     /// Lab 2F: the configuration as of `last_included_index` (`None` without membership
     /// change: every peer votes).
-    pub config: Option<Configuration>,
+    pub config: Option<Box<Configuration>>,
 }
 
 /// The answer to [`InstallSnapshotArgs`]: a reply in the leader's own term means the follower

@@ -189,7 +189,10 @@ impl<C: Command> Core<C> {
                 last_included_index: snapshot_index,
                 last_included_term: self.log.snapshot_term(),
                 data: self.snapshot.clone(),
-                config: self.configs.changes().then(|| self.configs.base().clone()),
+                config: self
+                    .configs
+                    .changes()
+                    .then(|| Box::new(self.configs.base().clone())),
             })
         } else {
             // A probe checks the follower at next - 1 or, if that is compacted, at the last
