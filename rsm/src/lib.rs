@@ -28,6 +28,14 @@
 //! * Snapshots: once Raft's persisted state reaches 90% of `max_raft_state`, the applier hands
 //!   Raft a snapshot of the machine; a restarted server restores the last one; snapshots Raft
 //!   delivers (from a leader, to a lagging follower) replace the machine.
+//! * Membership change (raft's lab 2F): [`Rsm::with_membership`] makes a server whose Raft
+//!   peer's configuration changes through the log, for a machine whose command type can carry
+//!   configuration entries (`raft::ConfigCommand`); [`Rsm::change_config`] asks the leader for
+//!   a change, [`Rsm::configuration`] is the one the peer goes by (the latest appended), and
+//!   [`Rsm::applied_configuration`] the latest this server applied (committed). The machine
+//!   applies configuration entries like any command, and should change nothing for them.
+//!   The other constructors make a peer whose configuration is every server, for good, and
+//!   behave exactly as before membership existed.
 //!
 //! # How it works
 //!
@@ -39,6 +47,7 @@
 //! but never calls back: it delivers on an unbounded channel.
 
 mod client;
+mod membership;
 mod reads;
 mod server;
 

@@ -50,12 +50,19 @@ impl<S: StateMachine> Rsm<S> {
         }
     }
 
-    /// A refused read: a new leader commits a no-op, so that the next read can be served. One
-    /// per term: the refusals that follow before it commits need no other.
+    /// A refused read: a new leader commits a no-op, so that the next read can be served.
     fn refused(&self, e: ReadError) -> Rejected {
-        if e != ReadError::NoEntryOfTerm {
-            return Rejected;
+        if e == ReadError::NoEntryOfTerm {
+            self.commit_entry_of_term();
         }
+        Rejected
+    }
+
+    /// This peer leads but has not committed an entry of its term (a read or a configuration
+    /// change was refused for it): proposes [`StateMachine::no_op`], if the machine has one,
+    /// so that a retry can succeed without waiting for a client's write. One per term: the
+    /// refusals that follow before it commits need no other.
+    pub(crate) fn commit_entry_of_term(&self) {
         let (term, _) = self.inner.rf.get_state();
         let first = {
             let mut st = self.inner.state.lock();
@@ -64,6 +71,5 @@ impl<S: StateMachine> Rsm<S> {
         if let Some(no_op) = S::no_op().filter(|_| first) {
             self.propose(no_op);
         }
-        Rejected
     }
 }

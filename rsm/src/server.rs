@@ -8,7 +8,7 @@ use std::time::Duration;
 use labrpc::{ClientEnd, Service};
 use parking_lot::Mutex;
 use raft::api::Raft;
-use raft::{ApplyMsg, Command, Options, Persister};
+use raft::{ApplyMsg, ApplySender, Command, Configuration, Options, Persister};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::{sleep, Instant};
 
@@ -66,11 +66,18 @@ impl<S: StateMachine> Clone for Rsm<S> {
     }
 }
 
+/// How a server made with membership tells a configuration entry in its log
+/// (`raft::ConfigCommand::as_config`).
+pub(crate) type AsConfig<C> = fn(&C) -> Option<&Configuration>;
+
 pub(crate) struct Inner<S: StateMachine> {
     pub(crate) rf: Raft<S::Command>,
     persister: Persister,
     max_raft_state: Option<usize>,
     dead: AtomicBool,
+    /// `Some` for a server made by `Rsm::with_membership`: the applier then records the
+    /// configuration entries it applies (`State::applied_config`).
+    as_config: Option<AsConfig<S::Command>>,
     pub(crate) state: Mutex<State<S>>,
     /// Woken whenever the machine moves to a later index (reads wait for one, `reads.rs`).
     pub(crate) applied_moved: Notify,
@@ -83,9 +90,15 @@ pub(crate) struct State<S: StateMachine> {
     /// Submissions waiting for the entry at an index; a newer proposal at the same index (from
     /// a later term) replaces an older one, whose submitter is then rejected.
     waiters: BTreeMap<u64, Waiter<S>>,
-    /// The last term in which a refused read proposed a no-op (`reads.rs`): one per term is
-    /// enough, and a leader cut off before it commits would otherwise add one per retry.
+    /// The last term in which a refused read (or configuration change) proposed a no-op
+    /// (`reads.rs`): one per term is enough, and a leader cut off before it commits would
+    /// otherwise add one per retry.
     pub(crate) no_op_term: u64,
+    /// With membership: the latest configuration entry applied and its index, the only sign a
+    /// change has committed (Raft's `configuration()` is the latest appended, committed or
+    /// not, and the machine ignores the entries). `None` until one is applied, and again after
+    /// a snapshot replaced the machine: it may cover later configuration entries.
+    pub(crate) applied_config: Option<(u64, Configuration)>,
 }
 
 struct Waiter<S: StateMachine> {
@@ -125,22 +138,43 @@ impl<S: StateMachine> Rsm<S> {
         initial: S,
         options: Options,
     ) -> Rsm<S> {
+        Self::boot(
+            persister,
+            max_raft_state,
+            initial,
+            None,
+            |persister, apply_tx| Raft::with_options(servers, me, persister, apply_tx, options),
+        )
+    }
+
+    /// Starts a server whose Raft peer `raft` makes (given the persister and the apply
+    /// channel): the machine restored from the persister's snapshot (or `initial`), and the
+    /// applier. Every constructor comes here, so they differ only in their Raft peer.
+    pub(crate) fn boot(
+        persister: Persister,
+        max_raft_state: Option<usize>,
+        initial: S,
+        as_config: Option<AsConfig<S::Command>>,
+        raft: impl FnOnce(Persister, ApplySender<S::Command>) -> Raft<S::Command>,
+    ) -> Rsm<S> {
         let (machine, applied) = match decode_snapshot(&persister.read_snapshot()) {
             Some((applied, machine)) => (machine, applied),
             None => (initial, 0),
         };
         let (apply_tx, apply_rx) = mpsc::unbounded_channel();
-        let rf = Raft::with_options(servers, me, persister.clone(), apply_tx, options);
+        let rf = raft(persister.clone(), apply_tx);
         let inner = Arc::new(Inner {
             rf,
             persister,
             max_raft_state,
             dead: AtomicBool::new(false),
+            as_config,
             state: Mutex::new(State {
                 machine,
                 applied,
                 waiters: BTreeMap::new(),
                 no_op_term: 0,
+                applied_config: None,
             }),
             applied_moved: Notify::new(),
         });
@@ -244,6 +278,9 @@ impl<S: StateMachine> Inner<S> {
                 }
                 debug_assert_eq!(index, st.applied + 1, "Raft skipped an index");
                 st.applied = index;
+                if let Some(config) = self.as_config.and_then(|as_config| as_config(&command)) {
+                    st.applied_config = Some((index, config.clone()));
+                }
                 let output = st.machine.apply(&command);
                 if let Some(waiter) = st.waiters.remove(&index) {
                     if waiter.command == command {
@@ -262,6 +299,7 @@ impl<S: StateMachine> Inner<S> {
                 debug_assert_eq!(applied, index);
                 st.machine = machine;
                 st.applied = index;
+                st.applied_config = None;
             }
         }
         // Submissions waiting at or below the applied index can no longer be answered (a
