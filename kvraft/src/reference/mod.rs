@@ -25,6 +25,14 @@
 //! * Snapshots (3B): when Raft's persisted state reaches 90% of `max_raft_state`, the applier
 //!   snapshots the state machine; a restarted server restores it; a lagging follower installs
 //!   the leader's.
+//! * Membership change (raft's lab 2F): [`KvServer::with_membership`] makes a server whose
+//!   Raft configuration changes through the log; [`KvServer::change_config`] asks the leader
+//!   for a change. The log's commands carry the configuration entries (`Op::Config`), which
+//!   the state machine applies as no-ops: the store and the sessions do not depend on who
+//!   replicates them. A server that joins later is made with the same initial configuration
+//!   (it is not in it), and catches up from the leader, by InstallSnapshot if the log it needs
+//!   is compacted. Clerks need nothing new: they have ends to every server of the universe and
+//!   skip those that refuse or do not answer.
 //!
 //! # Clerks
 //!
@@ -33,6 +41,8 @@
 //! pausing 25 ms after each full round without success ([`rsm::Servers`]).
 
 mod client;
+#[cfg(test)]
+mod membership_tests;
 mod rpc;
 mod server;
 mod state_machine;

@@ -1,5 +1,6 @@
 //! What travels: the clerk-server RPCs, and the commands the servers put in the Raft log.
 
+use raft::{ConfigCommand, Configuration};
 use rsm::OpId;
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +77,10 @@ pub enum Op {
     },
     /// Changes nothing: a new leader commits one to serve reads without the log (lab 3C).
     Noop,
+    /// A Raft configuration entry (membership change, raft's lab 2F): who replicates the
+    /// store, which the store itself does not depend on, so it changes nothing. Last, so that
+    /// the variants before it keep their encodings (bincode numbers variants in order).
+    Config(Configuration),
 }
 
 /// One entry of the Raft log: an operation and who sent it.
@@ -83,4 +88,23 @@ pub enum Op {
 pub struct Command {
     pub id: OpId,
     pub op: Op,
+}
+
+/// The log's commands carry Raft's configuration entries as [`Op::Config`], with the id of
+/// [`Op::Noop`]'s (client 0, which no clerk draws in practice, and which the state machine
+/// never looks up for either).
+impl ConfigCommand for Command {
+    fn from_config(config: Configuration) -> Command {
+        Command {
+            id: OpId { client: 0, seq: 0 },
+            op: Op::Config(config),
+        }
+    }
+
+    fn as_config(&self) -> Option<&Configuration> {
+        match &self.op {
+            Op::Config(config) => Some(config),
+            _ => None,
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! The server: the key/value state machine on [`rsm::Rsm`], and its RPC handlers.
 
 use labrpc::{ClientEnd, Service};
-use raft::Persister;
+use raft::{ConfigChange, ConfigError, Configuration, Persister};
 use rsm::Rsm;
 
 use crate::Reads;
@@ -44,6 +44,50 @@ impl KvServer {
             reads.raft_options(),
         );
         KvServer { rsm, reads }
+    }
+
+    /// [`KvServer::with_reads`], on a Raft peer whose configuration changes through the log
+    /// (raft's lab 2F, [`rsm::Rsm::with_membership`]): `servers` are the ends to every server
+    /// that may ever take part (the universe), and `configuration` is the one before the log's
+    /// first entry, the same for every server, including those that join later (they are not
+    /// in it). Clerks need no change: they get ends to the whole universe, and a server that
+    /// does not lead (or no longer takes part) refuses, so they try the next.
+    pub fn with_membership(
+        servers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        max_raft_state: Option<usize>,
+        reads: Reads,
+        configuration: Configuration,
+    ) -> KvServer {
+        let rsm = Rsm::with_membership(
+            servers,
+            me,
+            persister,
+            max_raft_state,
+            StateMachine::default(),
+            reads.raft_options(),
+            configuration,
+        );
+        KvServer { rsm, reads }
+    }
+
+    /// Asks this server's Raft peer, if it leads, to append the configuration `change` makes
+    /// (see [`rsm::Rsm::change_config`]): the entry's index and term, or why not.
+    pub fn change_config(&self, change: ConfigChange) -> Result<(u64, u64), ConfigError> {
+        self.rsm.change_config(change)
+    }
+
+    /// The configuration this server's Raft peer goes by: the latest in its log, committed or
+    /// not.
+    pub fn configuration(&self) -> Configuration {
+        self.rsm.configuration()
+    }
+
+    /// The latest configuration entry this server has applied (committed), with its index
+    /// (see [`rsm::Rsm::applied_configuration`]).
+    pub fn applied_configuration(&self) -> Option<(u64, Configuration)> {
+        self.rsm.applied_configuration()
     }
 
     /// The services the tester registers for this server: `"KVServer"` and `"Raft"`.

@@ -38,7 +38,8 @@ impl rsm::StateMachine for StateMachine {
             Op::Get { key } => return Output::Value(self.store.get(key).cloned()),
             Op::Put { key, value } => (key, value, false),
             Op::Append { key, value } => (key, value, true),
-            Op::Noop => return Output::Written,
+            // Neither changes the store, nor the sessions: they are no client's operations.
+            Op::Noop | Op::Config(_) => return Output::Written,
         };
         if !self.sessions.first_time(command.id) {
             return Output::Written; // a duplicate: applied once already
@@ -125,5 +126,20 @@ mod tests {
             restored.apply(&cmd(8, 3, get("j"))),
             Output::Value(Some("x".into()))
         );
+    }
+
+    /// A configuration entry (membership change) is no client's operation: the store and the
+    /// sessions stay exactly as they were.
+    #[test]
+    fn configuration_entries_change_nothing() {
+        use raft::{ConfigCommand, Configuration};
+        let mut sm = StateMachine::default();
+        assert_eq!(sm.apply(&cmd(7, 1, append("k", "a"))), Output::Written);
+        let before = sm.clone();
+        let entry = Command::from_config(Configuration::of([0, 1, 3]));
+        assert_eq!(entry.as_config(), Some(&Configuration::of([0, 1, 3])));
+        assert_eq!(sm.apply(&entry), Output::Written);
+        assert_eq!(sm, before);
+        assert_eq!(sm.snapshot(), before.snapshot());
     }
 }

@@ -5,23 +5,27 @@ use std::time::Duration;
 
 use labrpc::sim::{self, Node};
 use labrpc::{ClientEnd, Network, Server};
-use raft::Persister;
+use raft::{Configuration, Persister};
 use tokio::time::{sleep, Instant};
 
 use super::{Clerk, KvServer};
 use crate::Reads;
 
-/// A cluster of `n` servers on a reliable network, with restartable servers.
-struct Cluster {
-    net: Network,
-    n: usize,
+/// A cluster of `n` servers on a reliable network, with restartable servers (also used by
+/// `membership_tests.rs`, with servers whose configuration changes).
+pub(super) struct Cluster {
+    pub(super) net: Network,
+    pub(super) n: usize,
     max_raft_state: Option<usize>,
     reads: Reads,
+    /// `Some` for servers made with membership (raft's lab 2F): the configuration every one
+    /// of them starts from, members or not.
+    configuration: Option<Configuration>,
     nodes: Vec<Node>,
-    servers: Vec<Option<KvServer>>,
-    persisters: Vec<Persister>,
+    pub(super) servers: Vec<Option<KvServer>>,
+    pub(super) persisters: Vec<Persister>,
     /// Incarnations started so far, to give every node and end a fresh name.
-    generation: usize,
+    pub(super) generation: usize,
 }
 
 impl Cluster {
@@ -30,11 +34,32 @@ impl Cluster {
     }
 
     fn with_reads(n: usize, max_raft_state: Option<usize>, reads: Reads) -> Cluster {
+        Cluster::build(n, max_raft_state, reads, None)
+    }
+
+    /// A universe of `n` servers whose configuration changes through the log, all made with
+    /// `initial`; only its members are started: start the others ([`Cluster::start`]) when
+    /// they are to join.
+    pub(super) fn with_membership(
+        n: usize,
+        max_raft_state: Option<usize>,
+        initial: Configuration,
+    ) -> Cluster {
+        Cluster::build(n, max_raft_state, Reads::Log, Some(initial))
+    }
+
+    fn build(
+        n: usize,
+        max_raft_state: Option<usize>,
+        reads: Reads,
+        configuration: Option<Configuration>,
+    ) -> Cluster {
         let mut cluster = Cluster {
             net: Network::new(),
             n,
             max_raft_state,
             reads,
+            configuration,
             nodes: Vec::new(),
             servers: Vec::new(),
             persisters: Vec::new(),
@@ -44,13 +69,15 @@ impl Cluster {
             cluster.nodes.push(Node::new(format!("kv-{i}")));
             cluster.servers.push(None);
             cluster.persisters.push(Persister::new());
-            cluster.start(i);
+            if cluster.configuration.as_ref().is_none_or(|c| c.contains(i)) {
+                cluster.start(i);
+            }
         }
         cluster
     }
 
     /// Ends from a new client (or server incarnation) named `who` to every server, enabled.
-    fn ends(&self, who: &str) -> Vec<ClientEnd> {
+    pub(super) fn ends(&self, who: &str) -> Vec<ClientEnd> {
         (0..self.n)
             .map(|j| {
                 let name = format!("{who}->{j}");
@@ -62,14 +89,18 @@ impl Cluster {
             .collect()
     }
 
-    fn start(&mut self, i: usize) {
+    pub(super) fn start(&mut self, i: usize) {
         self.generation += 1;
         let ends = self.ends(&format!("kv-{i}.{}", self.generation));
         let node = Node::new(format!("kv-{i}.{}", self.generation));
         let persister = self.persisters[i].clone();
         let (max, reads) = (self.max_raft_state, self.reads);
+        let configuration = self.configuration.clone();
         let (kv, server) = node.enter(|| {
-            let kv = KvServer::with_reads(ends, i, persister, max, reads);
+            let kv = match configuration {
+                None => KvServer::with_reads(ends, i, persister, max, reads),
+                Some(c) => KvServer::with_membership(ends, i, persister, max, reads, c),
+            };
             let mut server = Server::new();
             for service in kv.services() {
                 server.add_service(service);
@@ -81,8 +112,15 @@ impl Cluster {
         self.servers[i] = Some(kv);
     }
 
+    /// Runs `f` on server `i` if it is up, as code of its node: what the call spawns (Raft
+    /// sends its new entry at once) belongs to the server and dies with it.
+    pub(super) fn on_server<R>(&self, i: usize, f: impl FnOnce(&KvServer) -> R) -> Option<R> {
+        let kv = self.servers[i].as_ref()?;
+        Some(self.nodes[i].enter(|| f(kv)))
+    }
+
     /// Crashes server `i`, as MIT's `ShutdownServer`: only a copy of its persister survives.
-    fn crash(&mut self, i: usize) {
+    pub(super) fn crash(&mut self, i: usize) {
         self.net.delete_server(&i.to_string());
         self.nodes[i].crash();
         if let Some(kv) = self.servers[i].take() {
@@ -91,7 +129,7 @@ impl Cluster {
         self.persisters[i] = self.persisters[i].copy();
     }
 
-    fn clerk(&mut self) -> Clerk {
+    pub(super) fn clerk(&mut self) -> Clerk {
         self.generation += 1;
         Clerk::new(self.ends(&format!("clerk.{}", self.generation)))
     }
@@ -118,7 +156,7 @@ impl Cluster {
 }
 
 /// Runs `body` as a simulation: a fresh seed each time, or `LAB_SEED` / `LAB_SEEDS`.
-fn run<F, Fut>(body: F)
+pub(super) fn run<F, Fut>(body: F)
 where
     F: Fn() -> Fut + Send + Clone + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
