@@ -52,6 +52,26 @@ const SNAPSHOTS_WITHIN: Duration = Duration::from_secs(10);
 /// How long the workload runs between membership changes, and before the end.
 const BETWEEN_CHANGES: Duration = Duration::from_secs(1);
 
+/// Latest a leader crashes after appending a change: a few round trips (5 ms each).
+const CRASH_WITHIN_MS: u64 = 25;
+
+/// Longest a leader that crashed in the middle of a change stays down.
+const CRASHED_FOR_MS: u64 = 500;
+
+/// What goes wrong during a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Faults {
+    /// Nothing: a reliable network.
+    None,
+    /// An unreliable network: requests delayed up to 26 ms, a tenth of requests and of
+    /// replies lost.
+    Unreliable,
+    /// A reliable network, but the leader that appends a change (its first try) crashes
+    /// within [`CRASH_WITHIN_MS`], and restarts from its persister up to [`CRASHED_FOR_MS`]
+    /// later: the change commits through the next leader, or is cut and asked for again.
+    LeaderCrashes,
+}
+
 /// One clerk operation, as the history records it.
 struct Record {
     client: usize,
@@ -115,15 +135,21 @@ impl History {
     }
 }
 
+/// The clerks of a run and what they record.
+struct Workload {
+    history: Arc<History>,
+    /// Tells the clerks to stop after their operation in flight.
+    stop: Arc<AtomicBool>,
+    /// Each returns how many operations it completed.
+    clerks: Vec<JoinHandle<usize>>,
+}
+
 /// Starts `CLERKS` clerks, each on a node of its own with ends to every server of the
-/// universe, running random Puts, Appends and Gets until `stop`; each returns how many
-/// operations it completed.
-fn start_clerks(
-    cluster: &mut Cluster,
-    history: &Arc<History>,
-    stop: &Arc<AtomicBool>,
-) -> Vec<JoinHandle<usize>> {
-    (0..CLERKS)
+/// universe, running random Puts, Appends and Gets until told to stop.
+fn start_clerks(cluster: &mut Cluster) -> Workload {
+    let history = Arc::new(History::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let clerks = (0..CLERKS)
         .map(|client| {
             cluster.generation += 1;
             let ends = cluster.ends(&format!("clerk-{client}.{}", cluster.generation));
@@ -146,7 +172,12 @@ fn start_clerks(
                 done
             })
         })
-        .collect()
+        .collect();
+    Workload {
+        history,
+        stop,
+        clerks,
+    }
 }
 
 /// The server that leads, if any claims to (the one with the latest term, should a deposed
@@ -174,10 +205,17 @@ fn applied(cluster: &Cluster, index: u64, target: &Configuration) -> bool {
 
 /// Asks whichever server leads for `change` until `target` (the configuration it leads to:
 /// for a joint change, the final one, which the leader appends itself) has committed. Panics
-/// if that takes more than [`CHANGE_WITHIN`].
-async fn change(cluster: &Cluster, change: ConfigChange, target: &Configuration) {
+/// if that takes more than [`CHANGE_WITHIN`]. With [`Faults::LeaderCrashes`], the leader
+/// that appended the first try crashes soon after, and comes back.
+async fn change(
+    cluster: &mut Cluster,
+    change: ConfigChange,
+    target: &Configuration,
+    faults: Faults,
+) {
     let _step = sim::step(format!("committing {change:?}, to {:?}", target.voters));
     let deadline = Instant::now() + CHANGE_WITHIN;
+    let mut crash_leader = faults == Faults::LeaderCrashes;
     loop {
         assert!(
             Instant::now() < deadline,
@@ -198,6 +236,16 @@ async fn change(cluster: &Cluster, change: ConfigChange, target: &Configuration)
             Ok((index, _)) => {
                 if !matches!(change, ConfigChange::Joint(_)) {
                     assert_eq!(latest, *target, "{change:?} appended something else");
+                }
+                if std::mem::take(&mut crash_leader) {
+                    // At once, the entry is lost with the leader; a few round trips later,
+                    // some followers have it, or it has committed.
+                    let after = sim::random_range(0..CRASH_WITHIN_MS);
+                    sleep(Duration::from_millis(after)).await;
+                    cluster.crash(leader);
+                    let down = sim::random_range(0..CRASHED_FOR_MS);
+                    sleep(Duration::from_millis(down)).await;
+                    cluster.start(leader);
                 }
                 let applied_by = Instant::now() + APPLY_WITHIN;
                 while Instant::now() < applied_by && !applied(cluster, index, target) {
@@ -261,14 +309,12 @@ async fn stop_clerks(stop: &AtomicBool, clerks: Vec<JoinHandle<usize>>) -> Vec<u
 /// The end of a run: every clerk stopped having completed operations, a new clerk's Gets of
 /// every key (recorded with the rest) read the last values, the whole history is
 /// linearizable, and the servers that remain go by `last`. Returns after printing the costs.
-async fn finish(
-    mut cluster: Cluster,
-    history: Arc<History>,
-    stop: Arc<AtomicBool>,
-    clerks: Vec<JoinHandle<usize>>,
-    last: &Configuration,
-    started: Instant,
-) {
+async fn finish(mut cluster: Cluster, workload: Workload, last: &Configuration, started: Instant) {
+    let Workload {
+        history,
+        stop,
+        clerks,
+    } = workload;
     let done = stop_clerks(&stop, clerks).await;
     assert!(
         done.iter().all(|&ops| ops > 0),
@@ -311,32 +357,22 @@ async fn finish(
 }
 
 /// A universe of six servers, configuration {0, 1, 2}, on a network that is reliable or not
-/// (unreliable: requests delayed up to 26 ms, a tenth of requests and of replies lost), and
-/// clerks running the workload on it.
-fn start(
-    unreliable: bool,
-) -> (
-    Cluster,
-    Arc<History>,
-    Arc<AtomicBool>,
-    Vec<JoinHandle<usize>>,
-) {
+/// as `faults` says, and clerks running the workload on it.
+fn start(faults: Faults) -> (Cluster, Workload) {
     let mut cluster =
         Cluster::with_membership(6, Some(MAX_RAFT_STATE), Configuration::of([0, 1, 2]));
-    cluster.net.set_reliable(!unreliable);
-    let history = Arc::new(History::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let clerks = start_clerks(&mut cluster, &history, &stop);
-    (cluster, history, stop, clerks)
+    cluster.net.set_reliable(faults != Faults::Unreliable);
+    let workload = start_clerks(&mut cluster);
+    (cluster, workload)
 }
 
 /// Every server of {0, 1, 2} is replaced by one of {3, 4, 5}, one at a time (single-server
 /// changes): add the new one, wait until that commits, remove an old one, wait, stop it;
 /// meanwhile clerks run a random workload. The service stays available and linearizable, and
 /// the joiners, started long after the log began, catch up through snapshots.
-async fn replace_every_server(unreliable: bool) {
+async fn replace_every_server(faults: Faults) {
     let started = Instant::now();
-    let (mut cluster, history, stop, clerks) = start(unreliable);
+    let (mut cluster, workload) = start(faults);
     let mut voters: BTreeSet<usize> = [0, 1, 2].into();
     for (old, new) in [(0, 3), (1, 4), (2, 5)] {
         sleep(BETWEEN_CHANGES).await;
@@ -344,53 +380,70 @@ async fn replace_every_server(unreliable: bool) {
         cluster.start(new);
         voters.insert(new);
         let target = Configuration::of(voters.clone());
-        change(&cluster, ConfigChange::AddVoter(new), &target).await;
+        change(&mut cluster, ConfigChange::AddVoter(new), &target, faults).await;
         voters.remove(&old);
         let target = Configuration::of(voters.clone());
-        change(&cluster, ConfigChange::RemoveVoter(old), &target).await;
+        change(
+            &mut cluster,
+            ConfigChange::RemoveVoter(old),
+            &target,
+            faults,
+        )
+        .await;
         cluster.crash(old);
     }
     sleep(BETWEEN_CHANGES).await;
     let last = Configuration::of(voters);
-    finish(cluster, history, stop, clerks, &last, started).await;
+    finish(cluster, workload, &last, started).await;
 }
 
 /// {0, 1, 2} becomes {3, 4, 5} in one joint-consensus change: through the joint configuration
 /// (a majority of each) to the new one, which the leader appends itself, then steps down as it
 /// is no longer a voter. The old servers stop only once the new configuration has committed.
-async fn move_to_new_servers_at_once(unreliable: bool) {
+async fn move_to_new_servers_at_once(faults: Faults) {
     let started = Instant::now();
-    let (mut cluster, history, stop, clerks) = start(unreliable);
+    let (mut cluster, workload) = start(faults);
     sleep(BETWEEN_CHANGES).await;
     wait_for_snapshots(&cluster).await;
     for new in 3..6 {
         cluster.start(new);
     }
     let last = Configuration::of([3, 4, 5]);
-    change(&cluster, ConfigChange::Joint(last.voters.clone()), &last).await;
+    let joint = ConfigChange::Joint(last.voters.clone());
+    change(&mut cluster, joint, &last, faults).await;
     for old in 0..3 {
         cluster.crash(old);
     }
     sleep(BETWEEN_CHANGES).await;
-    finish(cluster, history, stop, clerks, &last, started).await;
+    finish(cluster, workload, &last, started).await;
 }
 
 #[test]
 fn kv_service_survives_replacing_every_server() {
-    run(|| replace_every_server(false));
+    run(|| replace_every_server(Faults::None));
 }
 
 #[test]
 fn kv_service_survives_replacing_every_server_unreliable() {
-    run(|| replace_every_server(true));
+    run(|| replace_every_server(Faults::Unreliable));
+}
+
+#[test]
+fn kv_service_survives_replacing_every_server_leader_crashes() {
+    run(|| replace_every_server(Faults::LeaderCrashes));
 }
 
 #[test]
 fn kv_service_survives_a_joint_move_to_new_servers() {
-    run(|| move_to_new_servers_at_once(false));
+    run(|| move_to_new_servers_at_once(Faults::None));
 }
 
 #[test]
 fn kv_service_survives_a_joint_move_to_new_servers_unreliable() {
-    run(|| move_to_new_servers_at_once(true));
+    run(|| move_to_new_servers_at_once(Faults::Unreliable));
+}
+
+#[test]
+fn kv_service_survives_a_joint_move_to_new_servers_leader_crashes() {
+    run(|| move_to_new_servers_at_once(Faults::LeaderCrashes));
 }
