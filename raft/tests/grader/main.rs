@@ -8,11 +8,13 @@ mod churn;
 mod extra;
 mod late;
 mod leaders;
+mod members;
 mod part2a;
 mod part2b;
 mod part2c;
 mod part2d;
 mod part2e;
+mod part2f;
 mod tester;
 
 /// Runs a test body in a simulation; the replay command printed on failure builds the same

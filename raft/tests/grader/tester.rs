@@ -26,7 +26,7 @@ use labtest::report::{self, Measured};
 use labtest::{Boot, Cluster, EndMaker, Links, OnNode, ServerKind, ServerName};
 use parking_lot::Mutex;
 use raft::api::Raft;
-use raft::{Options, Persister};
+use raft::{Configuration, Options, Persister};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -43,11 +43,13 @@ pub const SNAPSHOT_INTERVAL: u64 = 10;
 /// 2D: the persisted Raft state must stay under this many bytes.
 pub const MAX_LOG_SIZE: usize = 2000;
 
-/// The commands the tests put in the log: MIT uses ints, and random strings for the byte count.
+/// The commands the tests put in the log: MIT uses ints, and random strings for the byte count;
+/// 2F adds the configuration entries Raft makes (see `members.rs`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Cmd {
     Int(u64),
     Text(String),
+    Config(Configuration),
 }
 
 impl Cmd {
@@ -56,6 +58,7 @@ impl Cmd {
         match self {
             Cmd::Int(v) => v.to_string(),
             Cmd::Text(t) => format!("a string of {} bytes", t.len()),
+            Cmd::Config(c) => format!("configuration {c:?}"),
         }
     }
 }
@@ -88,7 +91,7 @@ pub async fn sleep(d: Duration) {
 /// peer (a handle kept from before the crash) a call still runs, on a killed Raft, and whatever
 /// it spawns is stopped at once. Cheap to clone.
 #[derive(Clone)]
-pub struct PeerRaft(OnNode<Raft<Cmd>>);
+pub struct PeerRaft(pub(crate) OnNode<Raft<Cmd>>);
 
 impl PeerRaft {
     /// `Raft::start`, on the peer.
@@ -118,6 +121,9 @@ struct RaftPeers {
     snapshot: bool,
     /// The 2E guards (with none on, `Raft::with_options` is MIT's `Raft::new`).
     options: Options,
+    /// 2F: the configuration every peer starts from, made by `Raft::with_membership`; `None`
+    /// for `Raft::with_options`.
+    initial: Option<Configuration>,
 }
 
 impl ServerKind for RaftPeers {
@@ -146,7 +152,12 @@ impl ServerKind for RaftPeers {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let options = self.options;
-        let raft = node.enter(|| Raft::with_options(ends, i, persister, tx, options));
+        let raft = match self.initial.clone() {
+            None => node.enter(|| Raft::with_options(ends, i, persister, tx, options)),
+            Some(initial) => {
+                node.enter(|| Raft::with_membership(ends, i, persister, tx, options, initial))
+            }
+        };
         let peer = PeerRaft(OnNode::hosted(node.clone(), raft.clone()));
         let applied = self.applied.clone();
         let clock = ServiceClock::new(i, node.id(), self.services.clone(), self.snapshot);
@@ -203,6 +214,19 @@ impl RaftTester {
         snapshot: bool,
         options: Options,
     ) -> Arc<RaftTester> {
+        Self::build(n, unreliable, snapshot, options, None)
+    }
+
+    /// [`RaftTester::with_options`] of `n` peers made by `Raft::with_membership(.., initial)`
+    /// when `initial` is given (2F, see `members.rs`): only the voters of `initial` are started
+    /// and connected.
+    pub(crate) fn build(
+        n: usize,
+        unreliable: bool,
+        snapshot: bool,
+        options: Options,
+        initial: Option<Configuration>,
+    ) -> Arc<RaftTester> {
         let net = Network::new();
         net.set_reliable(!unreliable);
         net.set_long_delays(true);
@@ -213,6 +237,7 @@ impl RaftTester {
             services: services.clone(),
             snapshot,
             options,
+            initial: initial.clone(),
         };
         let cfg = Arc::new(RaftTester {
             n,
@@ -223,8 +248,14 @@ impl RaftTester {
             begin: Mutex::new(None),
             leaders: Mutex::new(Leaders::default()),
         });
-        cfg.peers.start_all();
-        for i in 0..n {
+        let first: Vec<usize> = match &initial {
+            None => (0..n).collect(),
+            Some(initial) => initial.voters.iter().copied().collect(),
+        };
+        for &i in &first {
+            cfg.peers.start(i);
+        }
+        for &i in &first {
             cfg.connect(i);
         }
         sim::spawn(watch_leaders(Arc::downgrade(&cfg)));
@@ -446,6 +477,11 @@ impl RaftTester {
                 }
             }
         }
+    }
+
+    /// What peer `i` applied at `index`, if anything (2F). Not in MIT's tester.
+    pub fn applied_at(&self, i: usize, index: u64) -> Option<Cmd> {
+        self.applied.lock().get(i, index).cloned()
     }
 
     /// MIT's `nCommitted`: how many peers applied `index`, and the command they agree on.
