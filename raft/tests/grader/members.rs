@@ -13,7 +13,7 @@
 //! Every wait here is bounded in virtual time and fails with a message that names what did not
 //! happen and the rule behind it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +22,7 @@ use labrpc::sim;
 use raft::{ConfigChange, ConfigCommand, ConfigError, Configuration, Options};
 use tokio::task::JoinHandle;
 
-use crate::tester::{rand_int, sleep, Cmd, PeerRaft, RaftTester};
+use crate::tester::{rand_int, sleep, Cmd, PeerRaft, RaftTester, SNAPSHOT_INTERVAL};
 
 /// How long a change may take to be accepted by a leader, and then to be applied.
 pub const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -130,6 +130,11 @@ impl RaftTester {
                         if nudged.insert(i, term) != Some(term) {
                             rf.start(Cmd::Int(rand_int()));
                         }
+                    }
+                    Err(ConfigError::NotLeader) if rf.get_state().1 => {
+                        let term = rf.get_state().0;
+                        answers.insert(i, format!("NotLeader, though it leads term {term}"));
+                        continue;
                     }
                     Err(ConfigError::NotLeader | ConfigError::ChangeInProgress) => {}
                 }
@@ -282,6 +287,71 @@ impl RaftTester {
         first.clone()
     }
 
+    /// Waits (up to 10 s) until one of `voters`, the initial configuration, leads; returns it.
+    pub async fn first_leader(&self, voters: &[usize]) -> usize {
+        let _step = labtest::step("first_leader: waiting for the first voters to elect a leader");
+        self.leader_among(voters, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| {
+                panic!(
+                    "the initial voters {voters:?} of a universe of {} peers elected no leader \
+                     within 10 s: a peer made by with_membership counts votes among the voters \
+                     of its configuration (initially `initial`), not among all its ends",
+                    self.n()
+                )
+            })
+    }
+
+    /// A leader that has committed an entry of its term (a command the tester started on it),
+    /// so that nothing stops it from accepting a change but the change itself.
+    pub async fn committed_leader(&self) -> usize {
+        for _ in 0..5 {
+            let l = self.check_one_leader().await;
+            let rf = self.rf(l);
+            let (term, _) = rf.get_state();
+            if let Some((index, _)) = rf.start(Cmd::Int(rand_int())) {
+                self.wait_applied(index, &[l], "a command").await;
+                if rf.get_state() == (term, true) {
+                    return l;
+                }
+            }
+        }
+        panic!("tester: the leader kept changing, 5 times, on a reliable network");
+    }
+
+    /// Peer `peer` claims no leadership for `d` (checked every 10 ms); `why` says why not.
+    pub async fn never_leads(&self, peer: usize, d: Duration, why: &str) {
+        let until = sim::now() + d;
+        while sim::now() < until {
+            let (term, leader) = self.rf(peer).get_state();
+            assert!(!leader, "peer {peer} claims to lead term {term} {why}");
+            sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The connected peer that claims to lead the newest term, if any, now.
+    pub fn leader_now(&self) -> Option<usize> {
+        let claims = self.check_election_safety();
+        let connected = claims.into_iter().filter(|&(i, _)| self.is_connected(i));
+        connected.max_by_key(|&(_, term)| term).map(|(i, _)| i)
+    }
+
+    /// Commits `n` commands on `expected` peers, in rounds of [`SNAPSHOT_INTERVAL`]: all but
+    /// the last of a round started on the leader at once, the last through `one()`.
+    pub async fn commit_many(&self, n: u64, expected: usize) {
+        let mut left = n;
+        while left > 0 {
+            let round = left.min(SNAPSHOT_INTERVAL);
+            if let Some(l) = self.leader_now() {
+                for _ in 1..round {
+                    self.rf(l).start(Cmd::Int(rand_int()));
+                }
+            }
+            self.one(rand_int(), expected, true).await;
+            left -= round;
+        }
+    }
+
     /// Waits up to `within` for one of `peers` to claim leadership; returns it.
     pub async fn leader_among(&self, peers: &[usize], within: Duration) -> Option<usize> {
         let t0 = sim::now();
@@ -297,6 +367,25 @@ impl RaftTester {
             sleep(Duration::from_millis(10)).await;
         }
         None
+    }
+}
+
+/// `peers` as a set.
+pub fn set(peers: &[usize]) -> BTreeSet<usize> {
+    peers.iter().copied().collect()
+}
+
+/// Polls `cond` every 10 ms for up to `d`; whether it held.
+pub async fn within(d: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let until = sim::now() + d;
+    loop {
+        if cond() {
+            return true;
+        }
+        if sim::now() >= until {
+            return false;
+        }
+        sleep(Duration::from_millis(10)).await;
     }
 }
 
