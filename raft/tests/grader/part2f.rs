@@ -15,7 +15,7 @@ use raft::{ConfigChange, Configuration, Options};
 
 use crate::members::{set, within, Load};
 use crate::run;
-use crate::tester::{rand_int, Cmd, RaftTester};
+use crate::tester::{rand_int, sleep, Cmd, RaftTester, ELECTION_TIMEOUT};
 
 /// No guard: MIT's elections.
 const NONE: Options = Options {
@@ -30,8 +30,8 @@ const NONE: Options = Options {
 /// until the entry commits (it replicates the change without counting itself), then steps down
 /// within a second and, no longer a voter, never stands again, while the three voters left
 /// elect a leader and go on committing. A background load commits commands all through.
-/// Catches a leader that steps down at once (the change may then never commit), one that
-/// keeps leading a cluster it is no longer part of, and a joiner given only the new entries.
+/// Catches a leader that keeps leading a cluster it is no longer part of, a removed peer that
+/// stands for election again, and a joiner that does not get the whole log.
 #[test]
 fn add_peer_then_remove_leader_2f() {
     run(|| async {
@@ -55,10 +55,9 @@ fn add_peer_then_remove_leader_2f() {
         let old = remove.leader;
         let rest: Vec<usize> = (0..4).filter(|&i| i != old).collect();
         let what = format!("RemoveVoter({old})");
+        let committed = || cfg.n_committed(remove.index).0 > 0;
         assert!(
-            within(Duration::from_secs(10), || cfg.n_committed(remove.index).0
-                > 0)
-            .await,
+            within(Duration::from_secs(10), committed).await,
             "{what}, which peer {old} accepted at index {}, did not commit within 10 s",
             remove.index
         );
@@ -145,10 +144,13 @@ fn replace_every_peer_2f() {
 
 /// The same move, {0, 1, 2} to {3, 4, 5}, in one joint-consensus change under a background
 /// load: the leader appends the joint configuration (new voters, and the old ones as outgoing),
-/// and once that commits it appends the new configuration by itself (paper section 6). Checks
-/// both entries as they commit, then retires the old peers: the new ones go on alone. Catches a
-/// leader that never completes the change (the old peers then can never be retired), a joint
-/// entry that is not what `Joint` asks, and decisions that do not need both majorities.
+/// and once that commits it appends the new configuration by itself (paper section 6). While
+/// the leader's two old followers are cut off, the joint entry must not commit: the new voters
+/// are a majority of the new configuration, and of all six peers, but a decision needs a
+/// majority of the old voters too. One old follower back, it commits; the leave entry follows;
+/// the old peers retire and the new ones go on alone. Catches a joint entry that is not what
+/// `Joint` asks, a joint configuration counted as one set (or as its new half only), and a
+/// leader that never completes the change (the old peers then can never be retired).
 #[test]
 fn joint_replace_every_peer_2f() {
     run(|| async {
@@ -162,26 +164,58 @@ fn joint_replace_every_peer_2f() {
             cfg.add_peer(i);
         }
         let new = set(&[3, 4, 5]);
-        let joint = cfg
-            .change(
-                "Joint({3, 4, 5})",
-                |_| ConfigChange::Joint(new.clone()),
-                &[3, 4, 5],
-            )
-            .await;
+        let joint = ConfigChange::Joint(new.clone());
         let expected = Configuration {
             voters: new.clone(),
             outgoing: Some(set(&[0, 1, 2])),
         };
+
+        let l = cfg.committed_leader().await;
+        let old: Vec<usize> = (0..3).filter(|&i| i != l).collect();
+        for &f in &old {
+            cfg.disconnect(f);
+        }
+        let rf = cfg.rf(l);
+        let answer = rf.change_config(joint.clone());
+        let Ok((j, _)) = answer else {
+            panic!(
+                "peer {l}, a leader with an entry of its term committed and no change in \
+                 progress, answered {answer:?} to {joint:?}: it must accept a valid change"
+            );
+        };
+        let config = rf.configuration();
         assert_eq!(
-            joint.config, expected,
-            "peer {} appended the wrong joint configuration for Joint({{3, 4, 5}}) from \
-             {{0, 1, 2}}: the new voters, with the old ones as outgoing",
-            joint.leader
+            config, expected,
+            "peer {l} appended the wrong joint configuration for {joint:?} from {{0, 1, 2}}: \
+             the new voters, with the old ones as outgoing"
         );
+        sleep(ELECTION_TIMEOUT).await;
+        assert!(
+            cfg.n_committed(j).0 == 0,
+            "the joint entry {expected:?} at index {j} committed while peers {old:?}, two of \
+             the three old voters, were cut off: during joint consensus a decision needs a \
+             majority of the new voters and a majority of the old voters"
+        );
+        cfg.connect(old[0]);
+        let committed = || cfg.n_committed(j).0 > 0;
+        assert!(
+            within(Duration::from_secs(10), committed).await,
+            "nothing committed at index {j} within 10 s after peer {} came back (with peer \
+             {l}, a majority of the old voters)",
+            old[0]
+        );
+        let j = if cfg.n_committed(j).1 == Some(Cmd::Config(expected.clone())) {
+            j
+        } else {
+            // Lost to a new leader: ask again.
+            let members = [3, 4, 5];
+            cfg.change(&format!("{joint:?}"), |_| joint.clone(), &members)
+                .await
+                .index
+        };
         let leave = cfg
             .wait_config(
-                joint.index,
+                j,
                 &Configuration::of(new.clone()),
                 &[3, 4, 5],
                 "once the joint entry commits, the leader must append the new configuration \
@@ -250,10 +284,9 @@ fn snapshot_catch_up_2f() {
         }
         cfg.commit_many(50, 2).await;
         for i in [3, 4] {
+            let past = || cfg.persisted_snapshot_index(i) > leave;
             assert!(
-                within(Duration::from_secs(5), || cfg.persisted_snapshot_index(i)
-                    > leave)
-                .await,
+                within(Duration::from_secs(5), past).await,
                 "peer {i} persisted no snapshot past index {leave} 50 commands later: Raft \
                  must persist the snapshots its service gives it"
             );
