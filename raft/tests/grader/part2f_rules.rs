@@ -200,12 +200,14 @@ fn one_change_at_a_time_2f() {
 /// changes"), which the thesis's errata fix with the rule that a leader changes the
 /// configuration only once an entry of its term has committed. Configuration {0, 1, 2, 3}:
 /// leader L, cut off with joiner 4, appends AddVoter(4) (uncommitted: L and 4 go by five
-/// voters); the other three elect L2, which removes x. With the rule, L2 first commits an entry
-/// of its term, which x must hold; without it, L2's removal reaches no one but L2 and y. Then
-/// {L, 4, x} against {L2, y}: a correct x refuses L (its log holds a newer term), so only L2's
-/// side commits; a buggy x elects L, with a majority of L's five voters, while L2 commits with
-/// a majority of its three, and the appliers see two commands at one index (and the explicit
-/// check below sees L elected). Healed, all must converge on L2's configuration.
+/// voters); the other three elect L2, which removes x, cut off meanwhile. With the rule, L2
+/// first commits an entry of its term (x is back for it), which x must hold; without it, L2's
+/// removal reaches only L2 and y, and x holds nothing of L2's term. Then {L, 4, x} against
+/// {L2, y}. With the rule, x refuses L (x's log holds a newer term) and nothing of L's side can
+/// be elected, so only L2's side commits. Without it, x votes for L, which wins with three of
+/// its five voters while L2 commits with two of its three: the check below sees L elected, and
+/// the appliers would see two commands at one index. Healed, all must converge on L2's
+/// configuration.
 #[test]
 fn first_change_waits_for_term_commit_2f() {
     run(|| async {
@@ -224,12 +226,9 @@ fn first_change_waits_for_term_commit_2f() {
             "peer {l}, a leader with an entry of its term committed and no change in progress, \
              answered {answer:?} to AddVoter(4): it must accept a valid change"
         );
+        let goes_by_it = || cfg.rf(4).configuration().contains(4);
         assert!(
-            within(Duration::from_secs(1), || cfg
-                .rf(4)
-                .configuration()
-                .contains(4))
-            .await,
+            within(Duration::from_secs(1), goes_by_it).await,
             "peer 4, linked to leader {l} only, does not go by the configuration AddVoter(4) \
              1 s after {l} appended it (a leader replicates to every voter of the configuration \
              in its log; a peer goes by a configuration from the moment it appends its entry)"
@@ -399,12 +398,9 @@ fn crash_during_change_2f() {
             "peer {l} appended AddVoter(3) at index {index}, and goes by {config:?}: a peer \
              goes by the latest configuration in its log, committed or not"
         );
+        let goes_by_it = || cfg.rf(3).configuration().contains(3);
         assert!(
-            within(Duration::from_secs(1), || cfg
-                .rf(3)
-                .configuration()
-                .contains(3))
-            .await,
+            within(Duration::from_secs(1), goes_by_it).await,
             "peer 3, linked to leader {l}, does not go by the configuration with peer 3 1 s \
              after {l} appended it (the leader replicates to every voter of the configuration \
              in its log; a peer goes by a configuration from the moment it appends its entry)"
@@ -412,12 +408,9 @@ fn crash_during_change_2f() {
 
         cfg.crash1(l);
         cfg.start1(l);
+        let goes_by_it = || cfg.rf(l).configuration().contains(3);
         assert!(
-            within(Duration::from_secs(1), || cfg
-                .rf(l)
-                .configuration()
-                .contains(3))
-            .await,
+            within(Duration::from_secs(1), goes_by_it).await,
             "peer {l} restarted and goes by {:?}, without peer 3, though its log holds \
              AddVoter(3) (at index {index}): the configuration must be restored from the \
              persisted log",
