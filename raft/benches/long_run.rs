@@ -39,6 +39,9 @@ mod churn;
 #[path = "../tests/grader/leaders.rs"]
 mod leaders;
 #[allow(dead_code)]
+#[path = "../tests/grader/peers.rs"]
+mod peers;
+#[allow(dead_code)]
 #[path = "../tests/grader/tester.rs"]
 mod tester;
 

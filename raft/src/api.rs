@@ -106,7 +106,7 @@ impl<C: Command> Raft<C> {
 impl<C: ConfigCommand> Raft<C> {
     /// [`Raft::with_membership`](crate::Raft::with_membership) (2F): `with_options`, for a
     /// peer whose configuration changes through the log; `initial` is the configuration before
-    /// the log's first entry (empty for a peer that joins later).
+    /// the log's first entry, the same for every peer (one that joins later is not in it).
     pub fn with_membership(
         peers: Vec<ClientEnd>,
         me: usize,

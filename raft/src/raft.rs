@@ -576,8 +576,9 @@ impl<C: Command> Raft<C> {
 
 impl<C: ConfigCommand> Raft<C> {
     /// 2F: [`Raft::with_options`], for a peer whose configuration changes through the log.
-    /// `initial` is the configuration before the log's first entry: the first peers' voters,
-    /// or empty for a peer that joins later (it learns its configuration from the leader).
+    /// `initial` is the configuration before the log's first entry, the same for every peer: a
+    /// peer that joins later is not in it, and learns the configurations after it from the
+    /// leader's log (or snapshot).
     /// (Lab 2F, beyond MIT. Until then, leave this as it is.)
     pub fn with_membership(
         peers: Vec<ClientEnd>,

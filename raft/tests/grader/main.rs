@@ -16,6 +16,7 @@ mod part2d;
 mod part2e;
 mod part2f;
 mod part2f_rules;
+mod peers;
 mod tester;
 
 /// Runs a test body in a simulation; the replay command printed on failure builds the same

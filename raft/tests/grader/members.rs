@@ -19,26 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use labrpc::sim;
-use raft::{ConfigChange, ConfigCommand, ConfigError, Configuration, Options};
+use raft::{ConfigChange, ConfigError, Configuration, Options};
 use tokio::task::JoinHandle;
 
 use crate::tester::{rand_int, sleep, Cmd, PeerRaft, RaftTester, SNAPSHOT_INTERVAL};
 
 /// How long a change may take to be accepted by a leader, and then to be applied.
 pub const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
-
-impl ConfigCommand for Cmd {
-    fn from_config(config: Configuration) -> Self {
-        Cmd::Config(config)
-    }
-
-    fn as_config(&self) -> Option<&Configuration> {
-        match self {
-            Cmd::Config(config) => Some(config),
-            _ => None,
-        }
-    }
-}
 
 impl PeerRaft {
     /// `Raft::change_config`, on the peer.
