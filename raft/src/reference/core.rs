@@ -18,21 +18,21 @@
 //! Keeping the protocol free of I/O makes every rule testable without a network (the unit
 //! tests drive a cluster of cores by hand) and keeps the async driver (`mod.rs`) trivial.
 //!
-//! Replication (leader side) is in `replication.rs`; this file holds the state, elections, the
-//! follower side, snapshots and persistence.
+//! Replication (leader side) is in `replication.rs`, elections in `election.rs`, the bytes a
+//! core persists in `persist.rs`, membership change in `membership.rs`, reads without the log
+//! in `reads.rs`; this file holds the state, the follower side and snapshots.
 
 use std::collections::VecDeque;
 use std::ops::Range;
 
-use serde::Deserialize;
-
-use super::log::{Entry, Log, LogFields};
+use super::log::{Entry, Log};
 use super::membership::{Configs, Membership, Peers, MAX_PEERS};
 use super::messages::{
     AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply, PreVoteArgs,
     RequestVoteArgs,
 };
-use crate::{ApplyMsg, Command, Configuration, ReadError};
+use super::persist::{decode_state, Persist};
+use crate::{ApplyMsg, Command, ReadError};
 
 use super::reads::PendingRead;
 use super::replication::Progress;
@@ -109,30 +109,6 @@ pub struct Message<C> {
     pub request: Request<C>,
 }
 
-/// Bytes for the persister: the Raft state, as a change to the state saved by the last
-/// `Persist`, and the snapshot when it changed (otherwise the saved one stays as it is).
-///
-/// The state is the labgob encoding of currentTerm, votedFor and the log ([`HardStateRef`]),
-/// in two parts: a short head (term, vote, the log's offset and length), given whole every
-/// time, then the log's entries, each encoded once when it joined the log. Of the entries'
-/// bytes, the persister keeps the first `keep` it was given before and appends `appended`.
-/// So a save costs the head and what changed (the new entries; after a cut, those after it),
-/// not the whole log: with snapshots off the log only grows, and whole-state saves made a long
-/// run's persisting quadratic in its length (issue 16). etcd's `Ready` likewise hands over only
-/// the entries to append. This relies on the driver saving every `Persist`, in order, to the
-/// persister the state was restored from; a restored core keeps nothing in its first one.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Persist {
-    /// currentTerm, votedFor, and the log's offset and number of entries, labgob-encoded.
-    pub head: Vec<u8>,
-    /// How many bytes of the entries saved before stay, right after the head.
-    pub keep: usize,
-    /// The entries' bytes that follow those kept.
-    pub appended: Vec<u8>,
-    /// The new snapshot, if there is one since the last [`Ready`].
-    pub snapshot: Option<Vec<u8>>,
-}
-
 /// What the driver must do after an input, in this order.
 #[derive(Debug)]
 pub struct Ready<C> {
@@ -144,36 +120,6 @@ pub struct Ready<C> {
     pub apply: Vec<ApplyMsg<C>>,
     /// Answers to reads ([`Core::read_index`]), by the number the driver gave each.
     pub reads: Vec<(u64, Result<u64, ReadError>)>,
-}
-
-/// The persistent state as encoded (Figure 2's currentTerm, votedFor, log[], plus the log's
-/// snapshot offset). Encoded from borrowed fields, decoded into [`HardState`]: the same layout.
-#[cfg(test)]
-#[derive(serde::Serialize)]
-pub(super) struct HardStateRef<'a, C> {
-    term: u64,
-    voted_for: Option<usize>,
-    log: &'a Log<C>,
-}
-
-#[derive(Deserialize)]
-#[serde(bound = "C: Command")]
-struct HardState<C> {
-    term: u64,
-    voted_for: Option<usize>,
-    log: LogFields<C>,
-}
-
-/// The persistent state of a peer whose configuration changes (lab 2F): the configuration as
-/// of the snapshot comes after the vote. A peer without membership change saves none, so its
-/// bytes are those of labs 2A-2E.
-#[derive(Deserialize)]
-#[serde(bound = "C: Command")]
-struct HardStateWithConfig<C> {
-    term: u64,
-    voted_for: Option<usize>,
-    config: Configuration,
-    log: LogFields<C>,
 }
 
 /// One Raft peer's protocol state.
@@ -247,28 +193,7 @@ impl<C: Command> Core<C> {
     ) -> Core<C> {
         assert!(cfg.id < cfg.peers && !cfg.election_ticks.is_empty());
         assert!(cfg.peers <= MAX_PEERS, "raft: at most {MAX_PEERS} peers");
-        let (term, voted_for, log) = if state.is_empty() {
-            (0, None, Log::default())
-        } else if configs.changes() {
-            let hs: HardStateWithConfig<C> = labgob::decode(state)
-                .unwrap_or_else(|e| panic!("corrupt persisted Raft state: {e}"));
-            let log_at = labgob::encoded_len(&(hs.term, hs.voted_for, &hs.config))
-                .expect("Raft state is always encodable");
-            let log = Log::restore(hs.log, &state[log_at..]);
-            configs.compacted(log.snapshot_index(), Some(hs.config));
-            for index in log.snapshot_index() + 1..=log.last_index() {
-                configs.appended(index, &log.entry(index).command);
-            }
-            (hs.term, hs.voted_for, log)
-        } else {
-            let hs: HardState<C> = labgob::decode(state)
-                .unwrap_or_else(|e| panic!("corrupt persisted Raft state: {e}"));
-            // The log's bytes follow term and vote; it keeps its entries' encodings from them.
-            let log_at = labgob::encoded_len(&(hs.term, hs.voted_for))
-                .expect("Raft state is always encodable");
-            let log = Log::restore(hs.log, &state[log_at..]);
-            (hs.term, hs.voted_for, log)
-        };
+        let (term, voted_for, log) = decode_state(state, &mut configs);
         let base = log.snapshot_index();
         let mut core = Core {
             random,
@@ -438,30 +363,6 @@ impl<C: Command> Core<C> {
             self.apply = ready.apply;
             self.apply.clear();
         }
-    }
-
-    /// The head of the persistent state (see [`Persist`]), labgob-encoded: the bytes of
-    /// [`HardStateRef`] up to the log's first entry.
-    fn encode_head(&self) -> Vec<u8> {
-        // Five integers and an option, at most 46 bytes: room enough from the start.
-        let mut bytes = Vec::with_capacity(64);
-        labgob::encode_append(&(self.term, self.voted_for), &mut bytes)
-            .expect("Raft state is always encodable");
-        if self.configs.changes() {
-            labgob::encode_append(self.configs.base(), &mut bytes)
-                .expect("Raft state is always encodable");
-        }
-        self.log.encode_header_into(&mut bytes);
-        bytes
-    }
-
-    /// The whole persistent state as the saves build it, the head and then the entries'
-    /// kept encodings: the same bytes as encoding [`HardStateRef`].
-    #[cfg(test)]
-    pub fn encode_state(&self) -> Vec<u8> {
-        let mut bytes = self.encode_head();
-        bytes.extend_from_slice(self.log.encoded_entries());
-        bytes
     }
 
     /// Queues `request` for peer `to`; returns the message's sequence number.

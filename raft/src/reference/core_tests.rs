@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 
 use super::super::messages::*;
+use super::super::persist::HardStateRef;
 use super::*;
 use crate::Persister;
 

@@ -1,7 +1,7 @@
 //! Lab 2F's membership change in the core, driven by hand (`membership.rs`).
 
 use super::*;
-use crate::{ConfigChange, ConfigCommand, ConfigError};
+use crate::{ConfigChange, ConfigCommand, ConfigError, Configuration};
 
 /// A service's commands: numbers, and configuration entries.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -1,6 +1,7 @@
-//! Reference Raft (Lab 2A-2D): a pure protocol core wrapped in a thin async driver.
+//! Reference Raft (Lab 2A-2F, and 3C's reads): a pure protocol core wrapped in a thin async
+//! driver.
 //!
-//! The protocol (`core.rs`, `replication.rs`, `log.rs`) is a state machine in the style of etcd
+//! The protocol (`core.rs` and the modules it links) is a state machine in the style of etcd
 //! raft and TiKV's raft-rs: it never awaits, sleeps, sends or saves. It takes inputs (a tick, a
 //! proposal, an RPC request, the outcome of an RPC it sent) and accumulates a `Ready`: state to
 //! persist, messages to send, commands and snapshots to deliver. This file is the driver that
@@ -30,6 +31,7 @@ mod election;
 mod log;
 mod membership;
 mod messages;
+mod persist;
 mod reads;
 mod replication;
 
@@ -45,8 +47,9 @@ use labrpc::{ClientEnd, Service};
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, Notify};
 
-use self::core::{Core, CoreConfig, Message, Persist, Request};
+use self::core::{Core, CoreConfig, Message, Request};
 use self::membership::Membership;
+use self::persist::Persist;
 use crate::{
     ApplyMsg, ApplySender, Command, ConfigChange, ConfigCommand, ConfigError, Configuration,
     Options, Persister, ReadError,
@@ -468,7 +471,7 @@ impl<C: Command> Inner<C> {
 }
 
 /// Saves what a `Ready` asks for: the state as a change to what this core saved before (see
-/// `core::Persist`: a save costs what changed, not the whole log), and the snapshot only when
+/// `persist::Persist`: a save costs what changed, not the whole log), and the snapshot only when
 /// it changed (the persister keeps the saved one otherwise: no need to copy it every time).
 fn save(persister: &Persister, persist: Persist) {
     let Persist {
