@@ -132,7 +132,8 @@
 //! while the majority elects another. With CheckQuorum, a leader notes when each follower last
 //! answered it (any reply of its term) and, once per election timeout (use the longest, 600 ms,
 //! so that a lossy network does not depose it by chance), counts the peers heard from since the
-//! last check, itself once: without a majority, it steps down (a follower, same term).
+//! last check, itself once (2F: if it is a voter): without a majority, it steps down (a
+//! follower, same term).
 //!
 //! * With CheckQuorum on, a peer that heard from the current leader within the minimum election
 //!   timeout also ignores a RequestVote from a higher term: neither adopts the term nor votes
@@ -188,22 +189,29 @@
 //!
 //! * **Peers and configurations.** Every peer gets ends to every peer that may ever take part
 //!   (the universe), and the same `initial` [`Configuration`], which says who votes before the
-//!   log's first entry. A peer that joins later is started empty, outside it. Count every
-//!   majority (votes, commitment, CheckQuorum, read rounds) over the configuration's `voters`
-//!   only, and during joint consensus over its `outgoing` voters as well: a decision then needs
-//!   a majority of each. Send AppendEntries and RequestVotes to the voters only. A peer outside
-//!   its own configuration never stands for election; a leader that is not a voter (it removed
-//!   itself) leads on without counting itself.
+//!   log's first entry. A peer that joins later starts with an empty log, outside it. Count
+//!   every majority (votes, commitment, CheckQuorum, read rounds) over the configuration's
+//!   `voters`, and during joint consensus over its `outgoing` voters as well: a decision then
+//!   needs a majority of each. Send AppendEntries, InstallSnapshot, RequestVote and PreVote only
+//!   to the configuration's members ([`Configuration::members`]: both halves when joint). A
+//!   peer outside its own configuration never stands for election, but answers every RPC
+//!   whatever its configuration says (a joiner is outside until the entry that adds it
+//!   arrives); a leader that is not a voter (it removed itself) leads on without counting
+//!   itself. No catch-up phase or learners (thesis 4.2.1) are needed.
 //! * **Changes go through the log.** [`Raft::change_config`] makes the new configuration from
 //!   the current one ([`ConfigChange::AddVoter`], [`ConfigChange::RemoveVoter`]: one voter
 //!   more or less; [`ConfigChange::Joint`]: the joint configuration of the old voters and the
 //!   new) and appends it as the command `C::from_config(new)`, like `start`; `C::as_config`
 //!   tells you which entries of a log hold configurations. It returns the entry's index and
-//!   term, or why not ([`ConfigError`]).
+//!   term, or why not ([`ConfigError`]), checked in this order: `NotLeader`, `NoEntryOfTerm`,
+//!   `ChangeInProgress`, then `Invalid` against the current configuration. When the leader's
+//!   configuration gains a peer, replicate to it at once (nextIndex = last index + 1,
+//!   matchIndex = 0): keep replication state for every peer of the universe.
 //! * **A peer goes by the latest configuration in its log, committed or not**, from the moment
 //!   the entry is appended, on the leader and on every follower alike; if the entry is cut
 //!   from the log, the peer goes back to the configuration before it. Keep the configuration
-//!   of the snapshot's last entry with the snapshot: persist it, and send it in
+//!   of the snapshot's last entry with the snapshot: persist it in Raft's own state (beside
+//!   currentTerm, votedFor and the log, not in the service's snapshot bytes), and send it in
 //!   InstallSnapshot, or a peer restored from a snapshot forgets who votes.
 //! * **One change at a time.** Refuse a change (`ChangeInProgress`) while the latest
 //!   configuration entry is uncommitted, or the configuration is joint; and refuse the first
@@ -211,9 +219,10 @@
 //!   until then an earlier leader's uncommitted change may still be in some logs, and a second
 //!   change on top of it can make two disjoint majorities (the bug in the thesis's first
 //!   version). `Invalid` for changes that make no sense (adding a voter, removing a peer that
-//!   does not vote, the last voter, a peer outside the universe).
-//! * **Joint consensus.** Once the joint entry commits, the leader appends the new
-//!   configuration alone (`outgoing: None`) by itself.
+//!   does not vote, the last voter, any peer outside the universe, a `Joint` with no voters).
+//! * **Joint consensus.** Whenever a leader's latest configuration is joint and committed
+//!   (right after the joint entry commits, or once a new leader learns that it has), the
+//!   leader appends the new configuration alone (`outgoing: None`) by itself.
 //! * **Removal.** A leader whose configuration, once committed, leaves it out steps down. A
 //!   removed peer hears from no one and times out again and again: PreVote and CheckQuorum
 //!   (2E) keep it from disrupting the others.
@@ -223,9 +232,10 @@
 //!
 //! The 2F tests add peers under load and remove the leader, replace every peer one at a time
 //! and all at once (joint), try the 2015 bug's schedule, check that a removed peer does not
-//! disrupt the cluster, crash peers in the middle of a change, and make a new peer catch up
-//! through InstallSnapshot. Election Safety and the agreement of every applied command are
-//! checked all through.
+//! disrupt the cluster and that a removed leader hears nothing and stands for nothing, cut a
+//! configuration entry from a log, crash peers in the middle of a change, and make a new peer
+//! catch up through InstallSnapshot. Election Safety and the agreement of every applied command
+//! are checked all through.
 //!
 //! # Seeing what happened
 //!
@@ -403,7 +413,8 @@ impl<C: Command> Raft<C> {
     fn persist(&self, st: &State) {
         // Your code here (2C): encode voted_for and the log too, e.g. as a tuple,
         // `labgob::encode(&(st.current_term, st.voted_for, &st.log))`. (2D: save the state and
-        // the current snapshot together, with `self.persister.save(state, snapshot)`.)
+        // the current snapshot together, with `self.persister.save(state, snapshot)`. 2F: and
+        // the configuration of the snapshot's last entry.)
         let state = labgob::encode(&st.current_term).expect("Raft's state always encodes");
         self.persister.save_raft_state(state);
     }

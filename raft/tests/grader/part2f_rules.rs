@@ -430,3 +430,100 @@ fn crash_during_change_2f() {
         cfg.end();
     });
 }
+
+/// A configuration entry cut from a peer's log is undone: the leader appends AddVoter(3) cut
+/// off with the joiner only, the other two elect a leader whose commands overwrite the entry,
+/// and once healed the old leader must go back to {0, 1, 2}. (The other tests cut no
+/// configuration entry without a later one hiding the cut; a student's trial found the gap.)
+#[test]
+fn cut_change_is_undone_2f() {
+    run(|| async {
+        let cfg = RaftTester::with_membership(4, &[0, 1, 2], false, false, NONE);
+        cfg.begin("Test (2F): a configuration entry cut from the log is undone");
+        cfg.first_leader(&[0, 1, 2]).await;
+        cfg.one(rand_int(), 3, true).await;
+        let l = cfg.committed_leader().await;
+        let others: Vec<usize> = (0..3).filter(|&i| i != l).collect();
+        cfg.add_peer(3);
+        cfg.partition(&[l, 3], &others);
+        let (k, _) = cfg
+            .rf(l)
+            .change_config(ConfigChange::AddVoter(3))
+            .expect("a valid change");
+        assert!(cfg.rf(l).configuration().contains(3));
+        let l2 = cfg
+            .leader_among(&others, Duration::from_secs(10))
+            .await
+            .expect("the other two elect a leader");
+        let mut index = 0;
+        while index <= k {
+            let (i, _) = cfg.rf(l2).start(Cmd::Int(rand_int())).expect("l2 leads");
+            index = i;
+        }
+        cfg.wait_applied(index, &others, "commands of the new leader")
+            .await;
+        cfg.retire(3);
+        cfg.connect(l);
+        cfg.wait_applied(index, &[l], "the new leader's commands, after the heal")
+            .await;
+        let expected = Configuration::of([0, 1, 2]);
+        let reverted = || cfg.rf(l).configuration() == expected;
+        assert!(
+            within(Duration::from_secs(1), reverted).await,
+            "peer {l}'s AddVoter(3) at index {k} was cut (it applied the new leader's command \
+             there), yet it goes by {:?}, not {expected:?}: when a configuration entry is cut \
+             from the log, the peer goes back to the configuration before it",
+            cfg.rf(l).configuration()
+        );
+        cfg.one(rand_int(), 3, true).await;
+        cfg.end();
+    });
+}
+
+/// A leader whose removal commits steps down and then hears nothing and stands for nothing:
+/// its term must not move. `add_peer_then_remove_leader_2f` checks only that it never *leads*
+/// again, which a peer that stands and abdicates at once, or a leader that keeps sending to
+/// non-members, passes (a student's trial found the gap).
+#[test]
+fn removed_leader_stays_silent_2f() {
+    run(|| async {
+        let cfg = RaftTester::with_membership(3, &[0, 1, 2], false, false, NONE);
+        cfg.begin("Test (2F): a removed leader hears nothing and never stands");
+        cfg.first_leader(&[0, 1, 2]).await;
+        let l = cfg.committed_leader().await;
+        let rest: Vec<usize> = (0..3).filter(|&i| i != l).collect();
+        let removal = cfg
+            .propose("RemoveVoter(leader)", |_| ConfigChange::RemoveVoter(l))
+            .await;
+        assert_eq!(
+            removal.leader, l,
+            "tester: the leader changed on a reliable network"
+        );
+        // Sampled at the instant it steps down, before anyone can have stood.
+        let t0 = sim::now();
+        while cfg.rf(l).get_state().1 {
+            assert!(
+                sim::now() - t0 < Duration::from_secs(2),
+                "peer {l} still leads 2 s after RemoveVoter({l}) was accepted (a leader that \
+                 removed itself must step down once the removal commits)"
+            );
+            sim::settled(Duration::ZERO).await;
+        }
+        let (term, _) = cfg.rf(l).get_state();
+        for _ in 0..200 {
+            sleep(Duration::from_millis(10)).await;
+            let (now, _) = cfg.rf(l).get_state();
+            assert!(
+                now == term,
+                "peer {l}, removed by RemoveVoter({l}) (committed at index {}) and stepped \
+                 down in term {term}, is now in term {now}: a peer outside its configuration \
+                 never stands for election, and the leader sends AppendEntries to its voters \
+                 only, so nothing should move its term",
+                removal.index
+            );
+        }
+        cfg.wait_applied(removal.index, &rest, "the removal").await;
+        cfg.one(rand_int(), 2, true).await;
+        cfg.end();
+    });
+}
