@@ -297,7 +297,7 @@ impl<C: Command> Core<C> {
     pub(super) fn append_own(&mut self, command: C) -> (u64, u64) {
         let term = self.term;
         let index = self.log.append(Entry { term, command });
-        self.configs.appended(index, &self.log.entry(index).command);
+        self.configs.log_changed(&self.log, index);
         self.state_dirty = true;
         self.replicate_new_entries();
         (index, term)
@@ -453,11 +453,7 @@ impl<C: Command> Core<C> {
         let last_new = prev + args.entries.len() as u64;
         if let Some(first_changed) = self.log.merge(prev, args.entries, self.commit) {
             self.state_dirty = true;
-            // Configurations from cut entries no longer hold; new ones take effect now.
-            self.configs.truncated(first_changed - 1);
-            for index in first_changed..=self.log.last_index() {
-                self.configs.appended(index, &self.log.entry(index).command);
-            }
+            self.configs.log_changed(&self.log, first_changed);
             tracing::debug!(
                 kind = "append",
                 "log now ends at {} (from the leader of term {})",

@@ -36,6 +36,7 @@
 //! borrow of the core.
 
 use super::core::{Core, Role};
+use super::log::Log;
 use super::replication::Progress;
 use crate::{Command, ConfigChange, ConfigError, Configuration};
 
@@ -210,13 +211,25 @@ impl<C: Command> Configs<C> {
     }
 
     /// Entry `index`, holding `command`, joined the log (after every entry before it).
-    pub fn appended(&mut self, index: u64, command: &C) {
+    fn appended(&mut self, index: u64, command: &C) {
         let Some(membership) = &self.membership else {
             return;
         };
         if let Some(config) = (membership.as_config)(command) {
             self.entries.push((index, config.clone()));
             self.voters = Voters::of(config);
+        }
+    }
+
+    /// The log holds new entries from `from` on (appended, or in place of cut ones): the
+    /// configurations of cut entries no longer hold, those of the new ones take effect.
+    pub fn log_changed(&mut self, log: &Log<C>, from: u64) {
+        if self.membership.is_none() {
+            return;
+        }
+        self.truncated(from - 1);
+        for index in from..=log.last_index() {
+            self.appended(index, &log.entry(index).command);
         }
     }
 

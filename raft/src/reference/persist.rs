@@ -78,9 +78,7 @@ pub(super) fn decode_state<C: Command>(
             .expect("Raft state is always encodable");
         let log = Log::restore(hs.log, &state[log_at..]);
         configs.compacted(log.snapshot_index(), Some(hs.config));
-        for index in log.snapshot_index() + 1..=log.last_index() {
-            configs.appended(index, &log.entry(index).command);
-        }
+        configs.log_changed(&log, log.snapshot_index() + 1);
         (hs.term, hs.voted_for, log)
     } else {
         let hs: HardState<C> =
