@@ -16,25 +16,13 @@ use crate::churn::{churn_with, CHURN_ROUNDS};
 use crate::part2a::re_election;
 use crate::part2c::figure8_unreliable;
 use crate::run;
-use crate::tester::{sleep, RaftTester, ELECTION_TIMEOUT};
+use crate::tester::{sleep, RaftTester, BOTH, ELECTION_TIMEOUT, NONE};
 
-/// No guard: the base the others are written from (Options' Default is not const).
-const NONE: Options = Options {
-    pre_vote: false,
-    check_quorum: false,
-    lease_reads: false,
-    clock_drift: 0.0,
-};
 const PRE_VOTE: Options = Options {
     pre_vote: true,
     ..NONE
 };
 const CHECK_QUORUM: Options = Options {
-    check_quorum: true,
-    ..NONE
-};
-const BOTH: Options = Options {
-    pre_vote: true,
     check_quorum: true,
     ..NONE
 };

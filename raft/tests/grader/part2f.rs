@@ -11,19 +11,11 @@
 
 use std::time::Duration;
 
-use raft::{ConfigChange, Configuration, Options};
+use raft::{ConfigChange, Configuration};
 
 use crate::members::{set, within, Load};
 use crate::run;
-use crate::tester::{rand_int, sleep, Cmd, RaftTester, ELECTION_TIMEOUT};
-
-/// No guard: MIT's elections.
-const NONE: Options = Options {
-    pre_vote: false,
-    check_quorum: false,
-    lease_reads: false,
-    clock_drift: 0.0,
-};
+use crate::tester::{rand_int, sleep, Cmd, RaftTester, ELECTION_TIMEOUT, NONE};
 
 /// A peer joins a running cluster and must receive the whole log; then the leader removes
 /// itself. Checks the thesis's rule for that case (section 4.2.2): the leader keeps leading

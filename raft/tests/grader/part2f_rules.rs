@@ -7,25 +7,11 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use labrpc::sim;
-use raft::{ConfigChange, ConfigError, Configuration, Options};
+use raft::{ConfigChange, ConfigError, Configuration};
 
 use crate::members::{set, within};
 use crate::run;
-use crate::tester::{rand_int, sleep, Cmd, RaftTester};
-
-/// No guard: MIT's elections.
-const NONE: Options = Options {
-    pre_vote: false,
-    check_quorum: false,
-    lease_reads: false,
-    clock_drift: 0.0,
-};
-/// PreVote and CheckQuorum (2E).
-const BOTH: Options = Options {
-    pre_vote: true,
-    check_quorum: true,
-    ..NONE
-};
+use crate::tester::{rand_int, sleep, Cmd, RaftTester, BOTH, NONE};
 
 /// At the end of the first instant at which one of `peers` leads a term after `term`, asks it
 /// for `change` (nothing of its term can have committed yet: a round trip takes at least a

@@ -42,6 +42,20 @@ pub const SNAPSHOT_INTERVAL: u64 = 10;
 /// 2D: the persisted Raft state must stay under this many bytes.
 pub const MAX_LOG_SIZE: usize = 2000;
 
+/// No 2E guard: MIT's elections (`Options::default()`, as a const to write the others from).
+pub const NONE: Options = Options {
+    pre_vote: false,
+    check_quorum: false,
+    lease_reads: false,
+    clock_drift: 0.0,
+};
+/// Both 2E guards: PreVote and CheckQuorum.
+pub const BOTH: Options = Options {
+    pre_vote: true,
+    check_quorum: true,
+    ..NONE
+};
+
 /// A random 63-bit value from the tester's stream, like Go's `rand.Int()`.
 pub fn rand_int() -> u64 {
     sim::random_u64() >> 1
